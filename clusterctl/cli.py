@@ -1,0 +1,387 @@
+"""The ``clusterctl`` command line: parse, call the library, print. No logic lives here."""
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from clusterctl import __version__
+from clusterctl.errors import ClusterctlError, SpecError
+from clusterctl.progress import Reporter
+
+err = Console(stderr=True)
+out = Console()
+
+SPEC_OPTION = click.option(
+    "-f", "--spec", "spec_path", type=click.Path(path_type=Path), default=Path("cluster.yaml"),
+    show_default=True, help="Cluster spec file.",
+)
+JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout.")
+
+
+def _emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+@contextmanager
+def _progress(quiet: bool = False) -> Iterator[Reporter]:
+    """A rich progress display on stderr, handed to the library as a Reporter."""
+    if quiet or not err.is_terminal:
+        def plain(message: str, done: int | None = None, total: int | None = None) -> None:
+            if not quiet:
+                suffix = f" ({done}/{total})" if total is not None else ""
+                err.print(f"[dim]…[/dim] {message}{suffix}", highlight=False)
+        last = {"msg": ""}
+
+        def dedup(message: str, done: int | None = None, total: int | None = None) -> None:
+            key = f"{message}{done}{total}"
+            if key != last["msg"]:
+                last["msg"] = key
+                plain(message, done, total)
+        yield dedup
+        return
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+               TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=False) as bar:
+        task = bar.add_task("starting", total=None)
+
+        def report(message: str, done: int | None = None, total: int | None = None) -> None:
+            bar.update(task, description=message, completed=done or 0, total=total)
+        yield report
+
+
+def _load(spec_path: Path):
+    from clusterctl.spec import load_spec
+    from clusterctl.state import Workdir
+
+    spec = load_spec(spec_path)
+    return spec, Workdir.for_cluster(spec.name)
+
+
+def _provider(spec_path: Path):
+    from clusterctl.providers import get_provider
+    from clusterctl.render import render
+
+    spec, workdir = _load(spec_path)
+    render(spec, workdir)
+    return spec, workdir, get_provider(spec, workdir)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="clusterctl")
+def cli() -> None:
+    """Stand up Spark/Hadoop clusters, run image workloads on them, measure, tear down.
+
+    \b
+    Example (a real Spark cluster on this machine):
+      clusterctl init --local && clusterctl up && clusterctl submit census -- --input ./images
+      clusterctl down
+    Cluster workdirs live in ./.clusterctl/<name>/ (override with CLUSTERCTL_HOME).
+    """
+
+
+@cli.command()
+@click.option("--local", "provider", flag_value="local", help="A Spark cluster on this machine (default).")
+@click.option("--provider", "provider", type=click.Choice(["local", "ec2", "emr"]), default="local",
+              show_default=True, help="Where the cluster runs.")
+@click.option("--name", default="demo", show_default=True, help="Cluster name.")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="Core nodes / workers.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("cluster.yaml"), show_default=True)
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def init(provider: str, name: str, workers: int, output: Path, force: bool) -> None:
+    """Write a commented example spec.
+
+    \b
+    Example:
+      clusterctl init --local --workers 2          # cluster.yaml for this machine
+      clusterctl init --provider emr -o emr.yaml
+    """
+    from clusterctl.render import example_spec
+    from clusterctl.spec import load_spec
+
+    if output.exists() and not force:
+        raise SpecError(f"{output} exists; pass --force to overwrite or -o to write elsewhere")
+    spark = "4.0.1"
+    if provider == "local":
+        try:
+            import pyspark
+
+            spark = pyspark.__version__
+        except ImportError:
+            pass
+    output.write_text(example_spec(name, provider, spark, workers))
+    load_spec(output)  # what init writes must validate
+    err.print(f"wrote {output} (provider {provider}); next: clusterctl explain -f {output}")
+
+
+@cli.command()
+@SPEC_OPTION
+@JSON_OPTION
+def render(spec_path: Path, as_json: bool) -> None:
+    """Render site XML, spark-defaults, spark-env and workers into the cluster's workdir.
+
+    \b
+    Example:
+      clusterctl render -f cluster.yaml && cat .clusterctl/demo/conf/yarn-site.xml
+    """
+    from clusterctl.render import render as do_render
+
+    spec, workdir = _load(spec_path)
+    result = do_render(spec, workdir)
+    files = [str(p) for p in result.files]
+    if as_json:
+        _emit_json({"cluster": spec.name, "workdir": str(workdir.root), "files": files})
+        return
+    for path in files:
+        out.print(path, highlight=False)
+
+
+@cli.command()
+@SPEC_OPTION
+@JSON_OPTION
+@click.option("--file", "only_file", help="Only this file, e.g. yarn-site.xml.")
+def explain(spec_path: Path, as_json: bool, only_file: str | None) -> None:
+    """Print every rendered value with the rule (or override) that produced it.
+
+    \b
+    Example:
+      clusterctl explain -f cluster.yaml --file spark-defaults.conf
+    """
+    from clusterctl.render import render_files
+
+    spec, workdir = _load(spec_path)
+    sizing, settings, _ = render_files(spec, workdir)
+    if only_file and only_file not in settings:
+        raise SpecError(f"--file {only_file}: not a rendered file; use one of {', '.join(settings)}")
+    chosen = {k: v for k, v in settings.items() if only_file in (None, k)}
+    if as_json:
+        _emit_json({
+            "cluster": spec.name,
+            "nodes": [asdict(sizing.master), *[asdict(w) for w in sizing.workers]],
+            "files": {f: [asdict(s) for s in items.values()] for f, items in chosen.items()},
+        })
+        return
+    nodes = Table(title=f"{spec.name}: nodes ({spec.provider}, {spec.region})")
+    for col in ("role", "type", "count", "vCPU", "RAM MiB", "YARN MiB"):
+        nodes.add_column(col)
+    for shape in (sizing.master, *sizing.workers):
+        nodes.add_row(shape.role, shape.instance_type, str(shape.count), str(shape.vcpu), str(shape.memory_mb),
+                      str(shape.yarn_memory_mb))
+    out.print(nodes)
+    for fname, items in chosen.items():
+        table = Table(title=fname, show_lines=False)
+        table.add_column("key", overflow="fold")
+        table.add_column("value", overflow="fold")
+        table.add_column("origin")
+        table.add_column("rule", overflow="fold")
+        for s in items.values():
+            table.add_row(s.key, s.value, s.origin, s.rule)
+        out.print(table)
+
+
+def _print_status(status, as_json: bool) -> None:
+    if as_json:
+        _emit_json(status.to_dict())
+        return
+    out.print(f"[bold]{status.name}[/bold] ({status.provider}): {status.state}"
+              + (f"  master {status.master_url}  ui {status.web_ui}" if status.master_url else ""))
+    if status.workers:
+        table = Table(title="workers")
+        for col in ("id", "address", "cores", "memory MiB", "state"):
+            table.add_column(col)
+        for w in status.workers:
+            table.add_row(w.id, w.host, str(w.cores), str(w.memory_mb), w.state)
+        out.print(table)
+    if status.apps:
+        table = Table(title="applications")
+        for col in ("id", "name", "state", "cores"):
+            table.add_column(col)
+        for a in status.apps:
+            table.add_row(a.id, a.name, a.state, str(a.cores))
+        out.print(table)
+    for note in status.notes:
+        err.print(f"[yellow]note:[/yellow] {note}")
+
+
+@cli.command()
+@SPEC_OPTION
+@JSON_OPTION
+def up(spec_path: Path, as_json: bool) -> None:
+    """Render, start the cluster and wait until every worker registered (no-op if already up).
+
+    \b
+    Example:
+      clusterctl up -f cluster.yaml && clusterctl status
+    """
+    _, _, provider = _provider(spec_path)
+    with _progress() as report:
+        status = provider.up(report)
+    _print_status(status, as_json)
+
+
+@cli.command()
+@SPEC_OPTION
+@JSON_OPTION
+def status(spec_path: Path, as_json: bool) -> None:
+    """Show workers, cores, memory and applications.
+
+    \b
+    Example:
+      clusterctl status --json | jq .alive_workers
+    """
+    _, _, provider = _provider(spec_path)
+    _print_status(provider.status(), as_json)
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@SPEC_OPTION
+@JSON_OPTION
+@click.argument("target")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def submit(spec_path: Path, as_json: bool, target: str, args: tuple[str, ...]) -> None:
+    """Run a bundled workload (by name) or a PySpark file on the cluster and wait for it.
+
+    The workloads package is shipped as a zip; arguments after `--` go to the job.
+
+    \b
+    Example:
+      clusterctl submit census -- --input ../shared/data/fruits-360/Test
+      clusterctl submit ./my_job.py -- --rows 1000
+    """
+    from clusterctl.jobs import resolve_job
+
+    _, workdir, provider = _provider(spec_path)
+    job = resolve_job(target, args, workdir.root)
+    with _progress() as report:
+        result = provider.submit(job, report, lambda line, *_: None if as_json else click.echo(line))
+    if as_json:
+        _emit_json(result.to_dict() | {"stdout_text": result.stdout.read_text()})
+    if result.exit_code != 0:
+        tail = "\n".join(result.driver_log.read_text(errors="replace").splitlines()[-25:])
+        err.print(tail, highlight=False, markup=False)
+        raise ClusterctlError(f"job {job.name} failed (exit {result.exit_code}); full driver log: {result.driver_log}")
+    err.print(f"[green]done[/green] {result.run_id} app {result.app_id} in {result.wall_seconds:.1f}s")
+
+
+@cli.command()
+@SPEC_OPTION
+@JSON_OPTION
+@click.option("--run", "run_id", help="Run id (default: the latest run).")
+@click.option("-n", "--lines", default=40, show_default=True, help="Lines from the end of each log.")
+def logs(spec_path: Path, as_json: bool, run_id: str | None, lines: int) -> None:
+    """Show the driver, executor and daemon logs of a run.
+
+    \b
+    Example:
+      clusterctl logs -n 100
+      clusterctl logs --run 20261125-101500-000000-census --json
+    """
+    _, _, provider = _provider(spec_path)
+    files = provider.logs(run_id)
+    if as_json:
+        _emit_json([{"label": f.label, "path": str(f.path)} for f in files])
+        return
+    for f in files:
+        out.rule(f"{f.label}: {f.path}")
+        text = f.path.read_text(errors="replace").splitlines() if f.path.exists() else ["(missing)"]
+        out.print("\n".join(text[-lines:]), highlight=False, markup=False)
+
+
+@cli.command()
+@SPEC_OPTION
+@JSON_OPTION
+def down(spec_path: Path, as_json: bool) -> None:
+    """Stop everything the cluster started and verify nothing is left (safe to repeat).
+
+    \b
+    Example:
+      clusterctl down -f cluster.yaml
+    """
+    _, _, provider = _provider(spec_path)
+    with _progress() as report:
+        result = provider.down(report)
+    if as_json:
+        _emit_json(asdict(result))
+        return
+    out.print("stopped: " + (", ".join(result.stopped) or "nothing was running"), highlight=False)
+    for line in result.verified:
+        out.print(f"verified: {line}", highlight=False)
+
+
+@cli.command()
+@click.option("--data", type=click.Path(path_type=Path), default=None,
+              help="Image folder (one sub-folder per class). Default: ../shared/data/fruits-360/Test.")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 16))
+@click.option("--keep", is_flag=True, help="Leave the cluster running afterwards.")
+@JSON_OPTION
+def demo(data: Path | None, workers: int, keep: bool, as_json: bool) -> None:
+    """Local demo: cluster up, run the image workload over a folder, print the result, cluster down.
+
+    \b
+    Example:
+      clusterctl demo --data ../shared/data/fruits-360/Test
+    """
+    from clusterctl.demo import DEFAULT_DATA, run_demo
+
+    with _progress() as report:
+        outcome = run_demo(data or DEFAULT_DATA, workers, keep, report,
+                           lambda line, *_: None if as_json else click.echo(line))
+    if as_json:
+        _emit_json(outcome)
+    else:
+        err.print(f"[green]demo done[/green]: {outcome['summary']['images']} images in "
+                  f"{outcome['summary']['labels']} classes; cluster {'kept' if keep else 'stopped'}")
+
+
+@cli.group()
+def bench() -> None:
+    """Reproducible benchmarks, written to benchmarks/ as JSON + markdown."""
+
+
+@bench.command("startup")
+@click.option("--repeats", default=3, show_default=True, type=click.IntRange(1, 20))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 8))
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("benchmarks"), show_default=True)
+@JSON_OPTION
+def bench_startup(repeats: int, workers: int, out_dir: Path, as_json: bool) -> None:
+    """Local `up` until all workers registered, and a trivial job's spark-submit wall time:
+    default JVM flags vs the tuned (C1-only) ones, interleaved in one run.
+
+    \b
+    Example:
+      clusterctl bench startup --repeats 3
+    """
+    from clusterctl.bench import run_startup_bench
+
+    with _progress() as report:
+        result = run_startup_bench(repeats, workers, out_dir, report)
+    if as_json:
+        _emit_json(result)
+    else:
+        out.print(Path(result["markdown"]).read_text(), highlight=False, markup=False)
+
+
+def main() -> None:
+    """Console-script entry point: one-line errors and meaningful exit codes."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        err.print("aborted")
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except ClusterctlError as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)

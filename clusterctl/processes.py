@@ -1,0 +1,112 @@
+"""Local process bookkeeping: pid files, ownership checks, stopping process groups, ports."""
+
+import contextlib
+import os
+import signal
+import socket
+import time
+from pathlib import Path
+
+
+def _proc_strings(pid: int, what: str) -> list[str]:
+    try:
+        raw = Path(f"/proc/{pid}/{what}").read_bytes()
+    except OSError:
+        return []
+    return raw.decode(errors="replace").split("\0")
+
+
+def carries(pid: int, env_entry: str) -> bool:
+    """True when ``pid``'s environment holds ``env_entry`` (``NAME=value``).
+
+    The environment survives ``exec`` and is inherited by children, so a daemon started through a
+    wrapper script, and every executor it forks, can be told apart from unrelated processes.
+    """
+    return env_entry in _proc_strings(pid, "environ")
+
+
+def is_alive(pid: int) -> bool:
+    """True when ``pid`` exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def owned_pid(pid_file: Path, marker: str) -> int | None:
+    """The pid in ``pid_file`` if that process is alive and its environment holds ``marker``.
+
+    A pid file whose process is gone, or whose pid was reused by an unrelated process, is stale:
+    it is removed and None returned.
+    """
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        pid_file.unlink(missing_ok=True)
+        return None
+    if is_alive(pid) and carries(pid, marker):
+        return pid
+    pid_file.unlink(missing_ok=True)
+    return None
+
+
+def find_processes(marker: str) -> list[int]:
+    """Pids of live processes whose environment holds ``marker`` (``NAME=value``)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            pid = int(entry.name)
+            if carries(pid, marker) and is_alive(pid):
+                found.append(pid)
+    return sorted(found)
+
+
+def stop_group(pid: int, timeout: float = 15.0) -> None:
+    """SIGTERM the process group led by ``pid`` (the daemon and the executors it forked), then SIGKILL."""
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, sig)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+            if not is_alive(pid):
+                return
+            time.sleep(0.1)
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """True when something listens on ``host:port`` (or the port cannot be bound)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def listener_pid(port: int) -> int | None:
+    """Pid of the process listening on TCP ``port`` (from /proc; None when not found)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                parts = line.split()
+                if parts[3] == "0A" and int(parts[1].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(parts[9])
+    if not inodes:
+        return None
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            for fd in (proc / "fd").iterdir():
+                with contextlib.suppress(OSError):
+                    link = os.readlink(fd)
+                    if link.startswith("socket:[") and link[8:-1] in inodes:
+                        return int(proc.name)
+    return None

@@ -1,0 +1,113 @@
+"""The provider protocol: every provider offers the same verbs; the CLI never branches on which."""
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from clusterctl.progress import Reporter
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    """One worker as the cluster manager reports it."""
+
+    id: str
+    host: str
+    cores: int
+    memory_mb: int
+    state: str
+
+
+@dataclass(frozen=True)
+class AppInfo:
+    """One application known to the cluster manager."""
+
+    id: str
+    name: str
+    state: str
+    cores: int
+
+
+@dataclass(frozen=True)
+class ClusterStatus:
+    """What ``status`` reports; ``state`` is running, degraded or stopped."""
+
+    name: str
+    provider: str
+    state: str
+    master_url: str | None = None
+    web_ui: str | None = None
+    workers: tuple[WorkerInfo, ...] = ()
+    apps: tuple[AppInfo, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def alive_workers(self) -> int:
+        """Workers in state ALIVE."""
+        return sum(1 for w in self.workers if w.state == "ALIVE")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return asdict(self) | {"alive_workers": self.alive_workers}
+
+
+@dataclass(frozen=True)
+class Job:
+    """A job to submit: a PySpark main file, the workloads zip it may import, and its arguments."""
+
+    main: Path
+    args: tuple[str, ...] = ()
+    name: str = "job"
+    py_files: tuple[Path, ...] = ()
+    conf: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Outcome of one submitted job."""
+
+    run_id: str
+    app_id: str | None
+    exit_code: int
+    wall_seconds: float
+    stdout: Path
+    driver_log: Path
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class LogFile:
+    """A log the provider knows about, with a label saying whose it is."""
+
+    label: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class DownResult:
+    """What ``down`` stopped and what it verified."""
+
+    stopped: tuple[str, ...]
+    verified: tuple[str, ...]
+
+
+class Provider(Protocol):
+    """Verbs every provider implements."""
+
+    def up(self, report: Reporter) -> ClusterStatus:
+        """Create/start the cluster (a no-op when it is already up) and wait until it is usable."""
+
+    def status(self) -> ClusterStatus:
+        """Report the cluster's state without changing it."""
+
+    def submit(self, job: Job, report: Reporter, on_output: Reporter) -> RunResult:
+        """Run a job to completion; the driver's stdout lines go to ``on_output``."""
+
+    def logs(self, run_id: str | None = None) -> list[LogFile]:
+        """Driver, executor and daemon logs of a run (default: the latest)."""
+
+    def down(self, report: Reporter) -> DownResult:
+        """Stop and remove everything the cluster started; safe to run twice."""

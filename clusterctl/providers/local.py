@@ -1,0 +1,320 @@
+"""Local provider: a real Spark standalone cluster (master + N workers as JVMs) on 127.0.0.1.
+
+Daemons are started with pyspark's ``bin/spark-class`` directly, not ``sbin/spark-daemon.sh``:
+the latter sleeps 2 s per daemon and pyspark ships no start-master.sh anyway. Each daemon leads
+its own process group, so stopping it also stops the executor JVMs (and their Python workers)
+it forked. Pid files live in the workdir; a pid file whose process is gone, or belongs to
+someone else, is stale and removed.
+"""
+
+import json
+import os
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from clusterctl.errors import ClusterctlError
+from clusterctl.javaenv import Runtime, find_runtime
+from clusterctl.processes import find_processes, listener_pid, owned_pid, port_in_use, stop_group
+from clusterctl.progress import Reporter
+from clusterctl.providers.base import AppInfo, ClusterStatus, DownResult, Job, LogFile, RunResult, WorkerInfo
+from clusterctl.spec import ClusterSpec
+from clusterctl.state import Workdir
+
+MASTER_CLASS = "org.apache.spark.deploy.master.Master"
+WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
+REGISTER_TIMEOUT_S = 180.0
+
+
+@dataclass(frozen=True)
+class _Daemon:
+    name: str
+    cls: str
+    args: tuple[str, ...]
+
+
+class LocalProvider:
+    """Spark standalone on this machine, driven by the rendered files in the cluster's workdir."""
+
+    def __init__(self, spec: ClusterSpec, workdir: Workdir, runtime: Runtime | None = None) -> None:
+        self.spec = spec
+        self.workdir = workdir
+        self._runtime = runtime
+
+    # -- paths and environment -------------------------------------------------------------
+    @property
+    def runtime(self) -> Runtime:
+        """Java + pyspark, checked on first use (so render/explain need neither)."""
+        if self._runtime is None:
+            self._runtime = find_runtime()
+        return self._runtime
+
+    @property
+    def master_url(self) -> str:
+        """``spark://127.0.0.1:<master_port>``."""
+        return f"spark://127.0.0.1:{self.spec.local.master_port}"
+
+    @property
+    def web_ui(self) -> str:
+        """The master's web UI (loopback only)."""
+        return f"http://127.0.0.1:{self.spec.local.webui_port}"
+
+    def _dir(self, name: str) -> Path:
+        path = self.workdir.root / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        for var in ("SPARK_ENV_LOADED", "SPARK_HOME", "PYSPARK_SUBMIT_ARGS", "PYSPARK_DRIVER_PYTHON"):
+            env.pop(var, None)
+        env.update(
+            SPARK_HOME=str(self.runtime.spark_home),
+            SPARK_CONF_DIR=str(self.workdir.conf),
+            JAVA_HOME=str(self.runtime.java_home),
+            SPARK_NO_DAEMONIZE="1",
+        )
+        return env
+
+    def _daemons(self) -> list[_Daemon]:
+        master = _Daemon(
+            "master", MASTER_CLASS,
+            ("--host", "127.0.0.1", "--port", str(self.spec.local.master_port),
+             "--webui-port", str(self.spec.local.webui_port)),
+        )
+        workers = [
+            _Daemon(f"worker-{i}", WORKER_CLASS, ("--host", "127.0.0.1", "--port", "0", "--webui-port", "0",
+                                                  self.master_url))
+            for i in range(1, self.spec.node_groups.core.count + 1)
+        ]
+        return [master, *workers]
+
+    def _pid_file(self, daemon: _Daemon) -> Path:
+        return self._dir("pids") / f"{daemon.name}.pid"
+
+    def _running(self, daemon: _Daemon) -> int | None:
+        return owned_pid(self._pid_file(daemon), self._marker) if self._pid_file(daemon).exists() else None
+
+    @property
+    def _marker(self) -> str:
+        # Every process of this cluster (daemons, executors, Python workers) inherits it.
+        return f"SPARK_CONF_DIR={self.workdir.conf}"
+
+    # -- master REST ---------------------------------------------------------------------------
+    def _master_json(self) -> dict | None:
+        try:
+            with urllib.request.urlopen(f"{self.web_ui}/json/", timeout=5) as resp:
+                return json.loads(resp.read())
+        except (urllib.error.URLError, OSError, ValueError):
+            return None
+
+    # -- verbs -----------------------------------------------------------------------------
+    def up(self, report: Reporter) -> ClusterStatus:
+        """Start the master and workers that are not running; wait until all workers registered."""
+        if not self.workdir.conf.joinpath("spark-defaults.conf").exists():
+            raise ClusterctlError(f"{self.workdir.conf}: not rendered; run `clusterctl render` first")
+        self._check_version()
+        for sub in ("events", "tmp/spark", "tmp/hadoop", "work", "logs", "pids", "runs"):
+            self._dir(sub)
+        daemons = self._daemons()
+        master, workers = daemons[0], daemons[1:]
+        if self._running(master) is None:
+            for daemon in workers:  # workers of a dead master would never re-register cleanly
+                if (pid := self._running(daemon)) is not None:
+                    stop_group(pid)
+                    self._pid_file(daemon).unlink(missing_ok=True)
+            self._check_ports()
+            report("starting Spark master")
+            self._start(master)
+            self._wait(lambda: self._master_json() is not None, f"master web UI at {self.web_ui}", master)
+        missing = [d for d in workers if self._running(d) is None]
+        for daemon in missing:
+            report(f"starting {daemon.name}")
+            self._start(daemon)
+        expected = len(workers)
+
+        def registered() -> bool:
+            state = self._master_json() or {}
+            alive = sum(1 for w in state.get("workers", []) if w.get("state") == "ALIVE")
+            report("waiting for workers to register", alive, expected)
+            return alive >= expected
+
+        self._wait(registered, f"{expected} workers to register", *missing)
+        self.workdir.write_state({"provider": "local", "master_url": self.master_url, "web_ui": self.web_ui,
+                                  "started": datetime.now(UTC).isoformat(timespec="seconds")})
+        return self.status()
+
+    def _check_version(self) -> None:
+        wanted = self.spec.spark_version
+        have = self.runtime.spark_version
+        if wanted and wanted != have:
+            raise ClusterctlError(
+                f"versions.spark is {wanted} but the installed pyspark is {have}: set versions.spark: {have} "
+                f"or pip install pyspark=={wanted}"
+            )
+
+    def _check_ports(self) -> None:
+        for field, port in (("local.master_port", self.spec.local.master_port),
+                            ("local.webui_port", self.spec.local.webui_port)):
+            if port_in_use(port):
+                pid = listener_pid(port)
+                who = f" by pid {pid}" if pid else ""
+                raise ClusterctlError(
+                    f"port {port} ({field}) is in use{who}; stop that process or set {field} in the spec"
+                )
+
+    def _start(self, daemon: _Daemon) -> int:
+        log = self._dir("logs") / f"{daemon.name}.out"
+        with log.open("ab") as out:
+            proc = subprocess.Popen(
+                [str(self.runtime.spark_class), daemon.cls, *daemon.args],
+                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=self._env(), cwd=self.workdir.root, start_new_session=True,
+            )
+        self._pid_file(daemon).write_text(f"{proc.pid}\n")
+        return proc.pid
+
+    def _wait(self, ready, what: str, *daemons: _Daemon) -> None:
+        deadline = time.monotonic() + REGISTER_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if ready():
+                return
+            for daemon in daemons:
+                if self._running(daemon) is None:
+                    raise ClusterctlError(
+                        f"{daemon.name} exited during start-up; its log {self._log_of(daemon)} ends with: "
+                        f"{_tail(self._log_of(daemon), 3)}"
+                    )
+            time.sleep(0.2)
+        raise ClusterctlError(f"timed out after {REGISTER_TIMEOUT_S:.0f}s waiting for {what}; see {self._dir('logs')}")
+
+    def _log_of(self, daemon: _Daemon) -> Path:
+        return self._dir("logs") / f"{daemon.name}.out"
+
+    def status(self) -> ClusterStatus:
+        """Workers, cores, memory and applications as the master reports them."""
+        daemons = self._daemons()
+        running = {d.name: self._running(d) for d in daemons}
+        state = self._master_json() if running["master"] else None
+        if state is None:
+            alive = [name for name, pid in running.items() if pid]
+            notes = (f"running without a master: {', '.join(alive)}",) if alive else ()
+            return ClusterStatus(self.spec.name, "local", "stopped", notes=notes)
+        workers = tuple(
+            WorkerInfo(w["id"], f"{w['host']}:{w['port']}", w["cores"], w["memory"], w["state"])
+            for w in state.get("workers", []) if w.get("state") == "ALIVE"
+        )
+        apps = tuple(
+            AppInfo(a["id"], a["name"], a["state"], a.get("cores", 0))
+            for a in state.get("activeapps", []) + state.get("completedapps", [])
+        )
+        expected = self.spec.node_groups.core.count
+        healthy = len(workers) == expected and all(running.values())
+        notes = () if healthy else (f"{len(workers)} of {expected} workers alive; run `clusterctl up` to restart them",)
+        return ClusterStatus(
+            self.spec.name, "local", "running" if healthy else "degraded",
+            master_url=state.get("url", self.master_url), web_ui=self.web_ui,
+            workers=workers, apps=apps, notes=notes,
+        )
+
+    def submit(self, job: Job, report: Reporter, on_output: Reporter) -> RunResult:
+        """spark-submit ``job`` against the master with the rendered spark-defaults; wait for it."""
+        if self._running(self._daemons()[0]) is None:
+            raise ClusterctlError(f"cluster {self.spec.name} is not running; start it with `clusterctl up`")
+        run_id = f"{datetime.now(UTC).strftime('%Y%m%d-%H%M%S-%f')}-{job.name}"
+        run_dir = self._dir("runs") / run_id
+        run_dir.mkdir()
+        cmd = [str(self.runtime.spark_submit), "--properties-file", str(self.workdir.conf / "spark-defaults.conf"),
+               "--name", job.name]
+        if job.py_files:
+            cmd += ["--py-files", ",".join(str(p) for p in job.py_files)]
+        for key, value in sorted(job.conf.items()):
+            cmd += ["--conf", f"{key}={value}"]
+        cmd += [str(job.main), *job.args]
+        (run_dir / "command.json").write_text(json.dumps({"argv": cmd}, indent=2) + "\n")
+        stdout_path, log_path = run_dir / "stdout.txt", run_dir / "driver.log"
+        report(f"submitting {job.name} ({run_id})")
+        start = time.monotonic()
+        with stdout_path.open("w") as out, log_path.open("w") as log:
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, text=True,
+                                    env=self._env(), cwd=run_dir)
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                out.write(line)
+                out.flush()
+                on_output(line.rstrip("\n"))
+            code = proc.wait()
+        wall = time.monotonic() - start
+        result = RunResult(run_id, _app_id(log_path), code, wall, stdout_path, log_path)
+        (run_dir / "result.json").write_text(json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n")
+        return result
+
+    def logs(self, run_id: str | None = None) -> list[LogFile]:
+        """The run's driver log and stdout, its executors' logs, then the daemons' logs."""
+        runs = sorted(p for p in self._dir("runs").iterdir() if p.is_dir())
+        found: list[LogFile] = []
+        if run_id is not None and not (self._dir("runs") / run_id).is_dir():
+            known = ", ".join(p.name for p in runs[-5:]) or "none yet"
+            raise ClusterctlError(f"no run {run_id!r} in {self._dir('runs')}; recent runs: {known}")
+        run = self._dir("runs") / run_id if run_id else (runs[-1] if runs else None)
+        if run is not None:
+            found += [LogFile("driver", run / "driver.log"), LogFile("stdout", run / "stdout.txt")]
+            app = _app_id(run / "driver.log")
+            app_dir = self._dir("work") / app if app else None
+            if app_dir and app_dir.is_dir():
+                for executor in sorted(app_dir.iterdir(), key=lambda p: p.name):
+                    for stream in ("stderr", "stdout"):
+                        if (executor / stream).exists():
+                            found.append(LogFile(f"executor {executor.name} {stream}", executor / stream))
+        found += [LogFile(f"daemon {p.stem}", p) for p in sorted(self._dir("logs").glob("*.out"))]
+        return found
+
+    def down(self, report: Reporter) -> DownResult:
+        """Stop workers then master by pid, then verify no process of ours remains and ports are free."""
+        stopped = []
+        for daemon in reversed(self._daemons()):
+            pid = self._running(daemon)
+            if pid is not None:
+                report(f"stopping {daemon.name} (pid {pid})")
+                stop_group(pid)
+                stopped.append(f"{daemon.name} (pid {pid})")
+            self._pid_file(daemon).unlink(missing_ok=True)
+        marker = self._marker
+        for pid in find_processes(marker):  # e.g. a worker whose pid file was deleted by hand
+            report(f"stopping leftover process {pid}")
+            stop_group(pid)
+            stopped.append(f"leftover (pid {pid})")
+        leftovers = find_processes(marker)
+        busy = [p for p in (self.spec.local.master_port, self.spec.local.webui_port) if port_in_use(p)]
+        if leftovers or busy:
+            raise ClusterctlError(
+                f"teardown incomplete: processes {leftovers} still running, ports {busy} still in use; "
+                "stop them by hand (kill PID) and run `clusterctl down` again"
+            )
+        self.workdir.clear_state()
+        verified = (f"no process of {self.spec.name} left",
+                    f"ports {self.spec.local.master_port} and {self.spec.local.webui_port} free")
+        return DownResult(tuple(stopped), verified)
+
+
+def _app_id(driver_log: Path) -> str | None:
+    marker = "Connected to Spark cluster with app ID "
+    try:
+        for line in driver_log.read_text(errors="replace").splitlines():
+            if marker in line:
+                return line.split(marker, 1)[1].split()[0]
+    except OSError:
+        return None
+    return None
+
+
+def _tail(path: Path, lines: int) -> str:
+    try:
+        text = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return "(no log)"
+    return " | ".join(line.strip() for line in text[-lines:]) or "(empty log)"

@@ -1,0 +1,341 @@
+"""The cluster spec (``cluster.yaml``): one validated model; every validation rule lives here.
+
+A spec that loads is safe to act on: instance types exist in the catalog, versions exist, CIDRs
+parse and are not world-open unless asked, counts are positive. ``load_spec`` turns any problem
+into a ``SpecError`` whose one-line message names the file, the field and the fix.
+"""
+
+import difflib
+import ipaddress
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from clusterctl.catalog import AWS_REGIONS, load_catalog
+from clusterctl.errors import SpecError
+
+Provider = Literal["local", "ec2", "emr"]
+LOCAL_TYPE = "local"
+
+_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_SCALAR = str | int | float | bool
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NodeGroup(_Strict):
+    """A group of identical nodes: ``instance_type`` from the catalog, or ``local`` with cores/memory."""
+
+    instance_type: str
+    count: Annotated[int, Field(ge=1)] = 1
+    market: Literal["on_demand", "spot"] = "on_demand"
+    disk_gib: Annotated[int, Field(ge=8, le=16384)] = 64
+    cores: Annotated[int, Field(ge=1, le=256)] | None = None
+    memory_gib: Annotated[float, Field(gt=0, le=4096)] | None = None
+
+    @field_validator("instance_type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        known = load_catalog().types
+        if value != LOCAL_TYPE and value not in known:
+            close = difflib.get_close_matches(value, known, n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            raise ValueError(
+                f"unknown instance type {value!r}; {hint}use one of {', '.join(known)} "
+                f"(or '{LOCAL_TYPE}' with provider local)"
+            )
+        return value
+
+
+class NodeGroups(_Strict):
+    """Master (one node), core (workers with storage) and optional task (compute-only) groups."""
+
+    master: NodeGroup
+    core: NodeGroup
+    task: NodeGroup | None = None
+
+    def items(self) -> list[tuple[str, NodeGroup]]:
+        """(role, group) pairs in master, core, task order, skipping an absent task group."""
+        pairs = [("master", self.master), ("core", self.core), ("task", self.task)]
+        return [(role, group) for role, group in pairs if group is not None]
+
+
+class Versions(_Strict):
+    """Software versions; ``spark: null`` on provider local means the installed pyspark."""
+
+    hadoop: str = "3.4.1"
+    spark: str | None = None
+    python: str = "3.11"
+    emr_release: str | None = None
+
+    @model_validator(mode="after")
+    def _exist(self) -> "Versions":
+        cat = load_catalog()
+        checks = [
+            ("hadoop", self.hadoop, cat.hadoop_versions),
+            ("spark", self.spark, cat.spark_versions),
+            ("python", self.python, cat.python_versions),
+            ("emr_release", self.emr_release, tuple(cat.emr_releases)),
+        ]
+        for fld, value, known in checks:
+            if value is not None and value not in known:
+                raise ValueError(f"{fld}: version {value!r} does not exist; use one of {', '.join(known)}")
+        return self
+
+
+class Network(_Strict):
+    """Who may reach the cluster. ``ssh_cidrs: null`` means the caller's public /32, found at plan time."""
+
+    ssh_cidrs: list[str] | None = None
+    allow_world_ssh: bool = False
+
+    @field_validator("ssh_cidrs")
+    @classmethod
+    def _cidrs(cls, values: list[str] | None) -> list[str] | None:
+        if values is None:
+            return None
+        if not values:
+            raise ValueError("empty list; omit ssh_cidrs to allow only your own /32")
+        out = []
+        for value in values:
+            try:
+                net = ipaddress.ip_network(value, strict=True)
+            except ValueError as exc:
+                try:
+                    fixed = ipaddress.ip_network(value, strict=False)
+                    raise ValueError(f"{value!r} has host bits set; write {fixed}") from None
+                except ValueError as inner:
+                    if "host bits" in str(inner):
+                        raise
+                    raise ValueError(f"{value!r} is not a CIDR block ({exc}); write e.g. 203.0.113.7/32") from None
+            out.append(str(net))
+        return out
+
+    @model_validator(mode="after")
+    def _world(self) -> "Network":
+        for value in self.ssh_cidrs or []:
+            if ipaddress.ip_network(value).prefixlen == 0 and not self.allow_world_ssh:
+                raise ValueError(
+                    f"ssh_cidrs: {value} opens SSH to the whole internet; list your own CIDRs "
+                    "or set network.allow_world_ssh: true"
+                )
+        return self
+
+
+class Storage(_Strict):
+    """Where data, results and logs go: an S3 bucket (created if ``create``) and a key prefix."""
+
+    bucket: str | None = None
+    prefix: str | None = None
+    create: bool = True
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket(cls, value: str | None) -> str | None:
+        if value is not None and (not _BUCKET_RE.match(value) or ".." in value):
+            raise ValueError(
+                f"{value!r} is not a valid S3 bucket name; use 3-63 lowercase letters, digits, '-' or '.'"
+            )
+        return value
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, value: str | None) -> str | None:
+        if value is not None and (value.startswith("/") or "//" in value):
+            raise ValueError(f"{value!r}: a key prefix has no leading '/' and no empty segment")
+        return value.rstrip("/") if value else value
+
+
+class Overrides(_Strict):
+    """Hand-set values that win over clusterctl's computed ones, per file."""
+
+    spark: dict[str, _SCALAR] = Field(default_factory=dict)
+    yarn: dict[str, _SCALAR] = Field(default_factory=dict)
+    hdfs: dict[str, _SCALAR] = Field(default_factory=dict)
+    core: dict[str, _SCALAR] = Field(default_factory=dict)
+    mapred: dict[str, _SCALAR] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _prefixes(self) -> "Overrides":
+        for section, prefix in (("spark", "spark."), ("yarn", "yarn.")):
+            for key in getattr(self, section):
+                if not key.startswith(prefix):
+                    raise ValueError(f"{section}: key {key!r} must start with {prefix!r}")
+        return self
+
+
+class LocalSettings(_Strict):
+    """Ports of the local Spark standalone master (provider local only)."""
+
+    master_port: Annotated[int, Field(ge=1024, le=65535)] = 7077
+    webui_port: Annotated[int, Field(ge=1024, le=65535)] = 8080
+
+    @model_validator(mode="after")
+    def _distinct(self) -> "LocalSettings":
+        if self.master_port == self.webui_port:
+            raise ValueError("master_port and webui_port must differ")
+        return self
+
+
+class Tuning(_Strict):
+    """Start-up tuning. ``fast_jvm_start`` runs daemons and drivers with the C1 JIT only."""
+
+    fast_jvm_start: bool = True
+
+
+class ClusterSpec(_Strict):
+    """A whole cluster: what to build, where, and with which software."""
+
+    name: str
+    provider: Provider = "local"
+    region: str = "eu-west-3"
+    node_groups: NodeGroups
+    versions: Versions = Field(default_factory=Versions)
+    network: Network = Field(default_factory=Network)
+    storage: Storage = Field(default_factory=Storage)
+    idle_timeout_minutes: Annotated[int, Field(ge=0, le=10080)] = 60
+    tags: dict[str, str] = Field(default_factory=dict)
+    overrides: Overrides = Field(default_factory=Overrides)
+    local: LocalSettings = Field(default_factory=LocalSettings)
+    tuning: Tuning = Field(default_factory=Tuning)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _NAME_RE.match(value):
+            raise ValueError(
+                f"{value!r} is not a valid cluster name; use 2-40 lowercase letters, digits and '-', "
+                "starting with a letter"
+            )
+        return value
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        if value not in AWS_REGIONS:
+            close = difflib.get_close_matches(value, AWS_REGIONS, n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            raise ValueError(f"unknown AWS region {value!r}; {hint}use e.g. us-east-1, eu-west-1, eu-west-3")
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, tags: dict[str, str]) -> dict[str, str]:
+        for key, value in tags.items():
+            if not key or len(key) > 128 or key.lower().startswith("aws:"):
+                raise ValueError(f"tag key {key!r}: 1-128 characters, not starting with 'aws:'")
+            if len(value) > 256:
+                raise ValueError(f"tag {key!r}: value longer than 256 characters")
+        return tags
+
+    @model_validator(mode="after")
+    def _provider_rules(self) -> "ClusterSpec":
+        local = self.provider == "local"
+        for role, group in self.node_groups.items():
+            where = f"node_groups.{role}"
+            if local:
+                if group.instance_type != LOCAL_TYPE:
+                    raise ValueError(f"{where}.instance_type: provider local takes 'local' with cores and memory_gib")
+                if group.cores is None or group.memory_gib is None:
+                    raise ValueError(f"{where}: instance_type local needs cores and memory_gib")
+                if group.market == "spot":
+                    raise ValueError(f"{where}.market: spot needs provider ec2 or emr")
+            else:
+                if group.instance_type == LOCAL_TYPE:
+                    raise ValueError(
+                        f"{where}.instance_type: 'local' needs provider local; use an m4/m5 type, e.g. m5.xlarge"
+                    )
+                if group.cores is not None or group.memory_gib is not None:
+                    raise ValueError(f"{where}: cores/memory_gib come from the instance type; remove them")
+        if self.node_groups.master.count != 1:
+            raise ValueError("node_groups.master.count: a cluster has exactly one master; set count: 1")
+        if self.provider == "emr":
+            if self.versions.emr_release is None:
+                raise ValueError("versions.emr_release: provider emr needs a release label, e.g. emr-7.13.0")
+            shipped = load_catalog().emr_releases[self.versions.emr_release]
+            for app in ("spark", "hadoop"):
+                asked = getattr(self.versions, app)
+                if app == "spark" and asked is not None and asked != shipped[app]:
+                    raise ValueError(
+                        f"versions.spark: {self.versions.emr_release} ships Spark {shipped['spark']}; "
+                        f"set spark: {shipped['spark']} or remove it"
+                    )
+        elif self.versions.emr_release is not None:
+            raise ValueError("versions.emr_release: only provider emr takes a release label; remove it")
+        if not local and "local" in self.model_fields_set:
+            raise ValueError("local: port settings apply to provider local only; remove the local section")
+        return self
+
+    @property
+    def spark_version(self) -> str | None:
+        """The Spark version the cluster runs (EMR's shipped one on emr; None = installed pyspark)."""
+        if self.provider == "emr" and self.versions.emr_release:
+            return load_catalog().emr_releases[self.versions.emr_release]["spark"]
+        return self.versions.spark
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc if not (isinstance(p, str) and p.startswith("function-")))
+
+
+def _format_error(source: str, err: ValidationError) -> str:
+    first = err.errors()[0]
+    path = _loc(first["loc"])
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        parent = first["loc"][:-1]
+        model: type[BaseModel] = ClusterSpec
+        for part in parent:
+            ann = model.model_fields[str(part)].annotation if isinstance(part, str) else None
+            nested = next((a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type)
+                           and issubclass(a, BaseModel)), None)
+            if nested is None:
+                break
+            model = nested
+        valid = list(model.model_fields)
+        close = difflib.get_close_matches(str(first["loc"][-1]), valid, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        return f"{source}: {path}: unknown key; {hint}valid keys here: {', '.join(valid)}"
+    if kind == "missing":
+        return f"{source}: {path}: required field missing; add it (see `clusterctl init` for an example)"
+    msg = first["msg"].removeprefix("Value error, ")
+    if kind != "value_error":
+        msg = f"{msg[0].lower()}{msg[1:]} (got {first.get('input')!r})"
+    nested = re.match(r"^([a-z_]+(?:\.[a-z_]+)*): ", msg)
+    if nested and path:
+        path, msg = f"{path}.{nested.group(1)}", msg[nested.end():]
+    return f"{source}: {path + ': ' if path else ''}{msg}"
+
+
+def parse_spec(data: Any, source: str = "cluster.yaml") -> ClusterSpec:
+    """Validate a parsed YAML document; raise ``SpecError`` with a one-line message on failure."""
+    if not isinstance(data, dict):
+        raise SpecError(f"{source}: expected a mapping of settings at the top level (see `clusterctl init`)")
+    try:
+        return ClusterSpec.model_validate(data)
+    except ValidationError as err:
+        raise SpecError(_format_error(source, err)) from None
+
+
+def load_spec(path: Path) -> ClusterSpec:
+    """Read and validate a spec file."""
+    if not path.is_file():
+        raise SpecError(f"{path}: no such spec file; create one with `clusterctl init`")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise SpecError(f"{path}:{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    return parse_spec(data, str(path))
+
+
+def spec_to_yaml(spec: ClusterSpec) -> str:
+    """Serialise a spec deterministically (the copy kept in the cluster workdir)."""
+    return yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=True, default_flow_style=False)

@@ -1,0 +1,10 @@
+"""PySpark workloads shipped with clusterctl. Each runs as ``spark-submit workloads/<module>.py ...``
+and never imports clusterctl, so it runs unchanged on any cluster.
+
+``WORKLOADS`` maps the names ``clusterctl submit`` accepts to module names in this package.
+"""
+
+WORKLOADS: dict[str, str] = {
+    "census": "image_census",
+    "pi": "spark_pi",
+}

@@ -1,0 +1,32 @@
+"""Helpers shared by the workloads: reading images from any Hadoop URI, labels from paths."""
+
+from urllib.parse import unquote
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+IMAGE_GLOB = "*.{jpg,jpeg,png,JPG,JPEG,PNG}"
+
+
+def to_hadoop_uri(path_or_uri: str) -> str:
+    """A local path becomes ``file://``; URIs (file:, hdfs:, s3:, s3a:) pass unchanged."""
+    if "://" in path_or_uri or path_or_uri.startswith("file:"):
+        return path_or_uri
+    import os
+
+    return "file://" + os.path.abspath(path_or_uri)
+
+
+def read_images(spark: SparkSession, uri: str, glob: str = IMAGE_GLOB) -> DataFrame:
+    """Images under ``uri`` (recursive) as rows (path, label, content, length).
+
+    The label is the name of the image's parent folder, URL-decoded (class names contain spaces).
+    """
+    df = (
+        spark.read.format("binaryFile")
+        .option("recursiveFileLookup", "true")
+        .option("pathGlobFilter", glob)
+        .load(to_hadoop_uri(uri))
+    )
+    label = F.element_at(F.split(F.col("path"), "/"), -2)
+    return df.select("path", F.udf(unquote, "string")(label).alias("label"), "content", "length")
