@@ -188,7 +188,6 @@ def build_settings(spec: ClusterSpec, sizing: Sizing, workdir: Path) -> dict[str
     spark.fixed("spark.eventLog.enabled", True, "finished applications stay inspectable")
     spark.fixed("spark.eventLog.dir", f"file://{root}/events" if local else "hdfs:///spark-events",
                 "event logs beside the cluster")
-    spark.fixed("spark.local.dir", f"{root}/tmp/spark", "shuffle and spill on the cluster's own volume")
     if fast:
         spark.fixed("spark.driver.extraJavaOptions", FAST_CLIENT_JVM_OPTS, "tuning.fast_jvm_start: C1 JIT only")
         if not local:
@@ -205,6 +204,7 @@ def build_settings(spec: ClusterSpec, sizing: Sizing, workdir: Path) -> dict[str
         env.fixed("SPARK_LOG_DIR", f"{root}/logs", "per-cluster logs")
         env.fixed("SPARK_PID_DIR", f"{root}/pids", "per-cluster pid files")
         env.fixed("SPARK_WORKER_DIR", f"{root}/work", "per-cluster executor work dirs and logs")
+        env.fixed("SPARK_LOCAL_DIRS", f"{root}/tmp/spark", "shuffle and spill inside the workdir, not /tmp")
     if fast:
         env.fixed("SPARK_DAEMON_JAVA_OPTS", FAST_DAEMON_JVM_OPTS, "tuning.fast_jvm_start: C1 JIT, serial GC")
         env.fixed("SPARK_LAUNCHER_OPTS", FAST_CLIENT_JVM_OPTS, "tuning.fast_jvm_start: spark-class's launcher JVM")

@@ -1,0 +1,5 @@
+"""``python -m clusterctl`` = the ``clusterctl`` command."""
+
+from clusterctl.cli import main
+
+main()

@@ -1,0 +1,178 @@
+"""Rendered files: parse every XML back, check key properties, determinism, overrides, Hadoop's own check."""
+
+import json
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import pytest
+import yaml
+
+from clusterctl.render import render, render_files
+from clusterctl.spec import parse_spec
+from clusterctl.state import Workdir
+from tests.conftest import CONF_CHECK, aws_spec, local_spec, run_cli
+
+SITE_FILES = ("core-site.xml", "hdfs-site.xml", "yarn-site.xml", "mapred-site.xml")
+
+
+def xml_props(path) -> dict[str, str]:
+    root = ET.parse(path).getroot()
+    assert root.tag == "configuration"
+    props = {}
+    for prop in root.findall("property"):
+        name, value = prop.findtext("name"), prop.findtext("value")
+        assert name and value is not None and name not in props
+        props[name] = value
+    return props
+
+
+def spark_props(path) -> dict[str, str]:
+    props = {}
+    for line in path.read_text().splitlines():
+        if line and not line.startswith("#"):
+            key, value = line.split(" ", 1)
+            props[key] = value
+    return props
+
+
+@pytest.fixture
+def ec2_conf(tmp_path):
+    data = aws_spec(core="m5.2xlarge", count=3)
+    data["node_groups"]["task"] = {"instance_type": "m5.xlarge", "count": 2, "market": "spot"}
+    data["overrides"] = {"spark": {"spark.sql.shuffle.partitions": 200}, "hdfs": {"dfs.blocksize": 268435456}}
+    wd = Workdir(tmp_path / "wd")
+    render(parse_spec(data), wd)
+    return wd.conf
+
+
+def test_rendered_xml_parses_with_key_properties(ec2_conf):
+    core, hdfs = xml_props(ec2_conf / "core-site.xml"), xml_props(ec2_conf / "hdfs-site.xml")
+    yarn, mapred = xml_props(ec2_conf / "yarn-site.xml"), xml_props(ec2_conf / "mapred-site.xml")
+    assert core["fs.defaultFS"] == "hdfs://master:8020"
+    assert core["fs.s3a.aws.credentials.provider"].endswith("IAMInstanceCredentialsProvider")
+    assert hdfs["dfs.replication"] == "3" and hdfs["dfs.blocksize"] == "268435456"  # override wins
+    assert yarn["yarn.nodemanager.resource.memory-mb"] == "24576"
+    assert yarn["yarn.nodemanager.resource.cpu-vcores"] == "8"
+    assert yarn["yarn.scheduler.maximum-allocation-mb"] == "24576"
+    assert yarn["yarn.scheduler.minimum-allocation-mb"] == "32"
+    assert yarn["yarn.resourcemanager.hostname"] == "master"
+    assert mapred["mapreduce.framework.name"] == "yarn"
+    assert mapred["mapreduce.map.memory.mb"] == "3072"  # EMR's m5.2xlarge task configuration
+    task = xml_props(ec2_conf / "yarn-site.task.xml")
+    assert task["yarn.nodemanager.resource.memory-mb"] == "12288"  # task nodes are m5.xlarge
+    assert (ec2_conf / "workers").read_text().split() == ["core-1", "core-2", "core-3", "task-1", "task-2"]
+
+
+def test_spark_defaults_content(ec2_conf):
+    spark = spark_props(ec2_conf / "spark-defaults.conf")
+    assert spark["spark.master"] == "yarn"
+    assert spark["spark.executor.cores"] == "4"
+    # 3 core nodes x 2 + 2 task nodes x 1 (m5.xlarge: 4 vCPU, 12288 MiB)
+    assert spark["spark.executor.instances"] == "8"
+    assert spark["spark.executor.memory"] == "7808m"
+    assert spark["spark.executor.memoryOverhead"] == "4480m"
+    assert spark["spark.default.parallelism"] == "64"
+    assert spark["spark.sql.shuffle.partitions"] == "200"  # override wins
+    assert "spark.executor.pyspark.memory" not in spark
+    assert spark["spark.driver.extraJavaOptions"] == "-XX:TieredStopAtLevel=1"
+    text = (ec2_conf / "spark-defaults.conf").read_text()
+    assert "# override: overrides.spark in the spec (clusterctl would set 64)" in text
+
+
+def test_local_render(tmp_path):
+    wd = Workdir(tmp_path / "wd")
+    render(parse_spec(local_spec(local={"master_port": 7100, "webui_port": 8100})), wd)
+    spark = spark_props(wd.conf / "spark-defaults.conf")
+    assert spark["spark.master"] == "spark://127.0.0.1:7100"
+    assert spark["spark.pyspark.python"] == sys.executable
+    assert xml_props(wd.conf / "core-site.xml")["fs.defaultFS"] == "file:///"
+    env = (wd.conf / "spark-env.sh").read_text()
+    assert "export SPARK_LOCAL_IP=127.0.0.1" in env and "export SPARK_WORKER_MEMORY=2048m" in env
+    assert f"export SPARK_LOCAL_DIRS={wd.root}/tmp/spark" in env
+    assert (wd.conf / "workers").read_text() == "127.0.0.1\n127.0.0.1\n"
+    syntax = subprocess.run(["bash", "-n", str(wd.conf / "spark-env.sh")], capture_output=True, check=False)
+    assert syntax.returncode == 0
+
+
+def test_fast_jvm_start_off_removes_c1_flags(tmp_path):
+    wd = Workdir(tmp_path / "wd")
+    render(parse_spec(local_spec(tuning={"fast_jvm_start": False})), wd)
+    assert "TieredStopAtLevel" not in (wd.conf / "spark-defaults.conf").read_text()
+    assert "TieredStopAtLevel" not in (wd.conf / "spark-env.sh").read_text()
+
+
+def test_render_is_deterministic(tmp_path):
+    spec = parse_spec(aws_spec(count=4))
+    wd = Workdir(tmp_path / "wd")
+    first = {p: p.read_bytes() for p in render(spec, wd).files}
+    again = {p: p.read_bytes() for p in render(parse_spec(aws_spec(count=4)), wd).files}
+    assert first == again
+    _, _, contents = render_files(spec, wd)
+    assert {str(wd.root / k) for k in contents} == {str(p) for p in first}
+
+
+def test_values_are_xml_escaped(tmp_path):
+    data = aws_spec(overrides={"core": {"x.odd": "a<b&c"}})
+    wd = Workdir(tmp_path / "wd")
+    render(parse_spec(data), wd)
+    assert xml_props(wd.conf / "core-site.xml")["x.odd"] == "a<b&c"
+
+
+def test_cli_render_and_explain(tmp_path):
+    (tmp_path / "cluster.yaml").write_text(yaml.safe_dump(aws_spec(count=2)))
+    proc = run_cli("render", "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    files = json.loads(proc.stdout)["files"]
+    assert {p.rsplit("/", 1)[1] for p in files} >= {*SITE_FILES, "spark-defaults.conf", "spark-env.sh", "workers"}
+    proc = run_cli("explain", "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    explained = json.loads(proc.stdout)
+    for fname in (*SITE_FILES, "spark-defaults.conf", "spark-env.sh"):
+        rendered = (tmp_path / ".clusterctl" / "tc" / "conf" / fname).read_text()
+        for item in explained["files"][fname]:
+            assert item["rule"] and item["origin"] in {"fixed", "computed", "override"}
+            assert item["value"] in rendered.replace("&lt;", "<")
+    human = run_cli("explain", "--file", "yarn-site.xml", cwd=tmp_path)
+    assert "yarn.nodemanager.resource.memory-mb" in human.stdout and "EMR default for m5.xlarge" in human.stdout
+    bad = run_cli("explain", "--file", "nope.xml", cwd=tmp_path)
+    assert bad.returncode == 2 and "--file nope.xml: not a rendered file" in bad.stderr
+
+
+needs_checker = pytest.mark.skipif(
+    not CONF_CHECK.exists() or not shutil.which("java"),
+    reason="hadoop-conf-check.py (../shared/tools) or java not available",
+)
+
+
+@needs_checker
+@pytest.mark.parametrize(
+    "data",
+    [
+        aws_spec(core="m4.large", master="m4.large", count=1),
+        aws_spec(core="m5.xlarge", count=2),
+        aws_spec(core="m5.24xlarge", master="m5.4xlarge", count=10),
+        aws_spec(core="m4.10xlarge", count=3, overrides={"yarn": {"yarn.scheduler.maximum-allocation-mb": 65536}}),
+        local_spec(workers=2),
+    ],
+    ids=["m4.large", "m5.xlarge", "m5.24xlarge", "m4.10xlarge-override", "local"],
+)
+def test_hadoop_and_spark_accept_rendered_config(tmp_path, data):
+    wd = Workdir(tmp_path / "wd")
+    render(parse_spec(data), wd)
+    proc = subprocess.run(
+        [sys.executable, str(CONF_CHECK), str(wd.conf), "--spark-defaults", str(wd.conf / "spark-defaults.conf")],
+        capture_output=True, text=True, timeout=300, check=False,
+    )
+    report = json.loads(proc.stdout)
+    assert proc.returncode == 0 and report["ok"], report["errors"]
+    for name in SITE_FILES:
+        assert report["files"][name]["status"] == "ok"
+        assert report["files"][name]["dropped_properties"] == []
+    assert report["spark_defaults"]["validate_settings"] == "ok"
+    checks = report["cross_checks"]
+    assert checks and all(c["severity"] == "ok" for c in checks), checks
+    yarn = xml_props(wd.conf / "yarn-site.xml")
+    assert report["resolved"]["yarn.nodemanager.resource.memory-mb"]["typed"] == int(
+        yarn["yarn.nodemanager.resource.memory-mb"])
