@@ -3,11 +3,10 @@
 import zipfile
 from pathlib import Path
 
-from workloads import WORKLOADS
-
 from clusterctl.errors import SpecError
 from clusterctl.providers.base import Job
 from clusterctl.resources import workloads_dir
+from workloads import WORKLOADS
 
 _FIXED_TIME = (2020, 1, 1, 0, 0, 0)
 

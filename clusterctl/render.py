@@ -42,10 +42,7 @@ def render_files(spec: ClusterSpec, workdir: Workdir) -> tuple[Sizing, dict[str,
     out: dict[str, str] = {"cluster.yaml": spec_to_yaml(spec)}
     for fname, items in settings.items():
         ctx = {"cluster": spec.name, "file": fname, "settings": list(items.values())}
-        if fname.endswith(".xml"):
-            tpl = "hadoop/site.xml.j2"
-        else:
-            tpl = f"spark/{fname}.j2"
+        tpl = "hadoop/site.xml.j2" if fname.endswith(".xml") else f"spark/{fname}.j2"
         out[f"conf/{fname}"] = env.get_template(tpl).render(ctx)
     out["conf/workers"] = env.get_template("spark/workers.j2").render(hosts=worker_hosts(spec))
     out["conf/log4j2.properties"] = env.get_template("spark/log4j2.properties.j2").render(cluster=spec.name)

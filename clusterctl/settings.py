@@ -139,9 +139,10 @@ def build_settings(spec: ClusterSpec, sizing: Sizing, workdir: Path) -> dict[str
     yarn.fixed("yarn.resourcemanager.hostname", master_host(spec), "ResourceManager on the master")
     _yarn_node(yarn, core_shape)
     yarn.computed("yarn.scheduler.minimum-allocation-mb", MIN_ALLOCATION_MB, "EMR's value: fine-grained containers")
-    yarn.computed("yarn.scheduler.maximum-allocation-mb", core_shape.yarn_memory_mb, "one container may take a whole node")
+    whole_node = "one container may take a whole node"
+    yarn.computed("yarn.scheduler.maximum-allocation-mb", core_shape.yarn_memory_mb, whole_node)
     yarn.computed("yarn.scheduler.minimum-allocation-vcores", 1, "one core per task")
-    yarn.computed("yarn.scheduler.maximum-allocation-vcores", core_shape.vcpu, "one container may take a whole node")
+    yarn.computed("yarn.scheduler.maximum-allocation-vcores", core_shape.vcpu, whole_node)
     yarn.fixed("yarn.nodemanager.vmem-check-enabled", False,
                "JVMs and ML libraries reserve far more virtual memory than they use; physical memory is checked")
     yarn.fixed("yarn.nodemanager.aux-services", "mapreduce_shuffle", "MapReduce shuffle service")

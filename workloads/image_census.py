@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", help="where to write the per-label parquet table")
     args = parser.parse_args(argv)
 
-    spark = SparkSession.builder.appName("image-census").getOrCreate()
+    spark = SparkSession.builder.getOrCreate()
     start = time.time()
     images = read_images(spark, args.input)
     schema = "path string, label string, length long, width int, height int, error string"
@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         "labels": len(rows),
         "failed": sum(r["failed"] for r in rows),
         "bytes": sum(r["bytes"] for r in rows),
-        "largest_labels": [[r["label"], r["images"]] for r in sorted(rows, key=lambda r: (-r["images"], r["label"]))[:5]],
+        "largest_labels": [[r["label"], r["images"]]
+                           for r in sorted(rows, key=lambda r: (-r["images"], r["label"]))[:5]],
         "seconds": round(time.time() - start, 2),
     }
     print(json.dumps(summary, sort_keys=True))

@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=200_000)
     parser.add_argument("--partitions", type=int, default=4)
     args = parser.parse_args(argv)
-    spark = SparkSession.builder.appName("spark-pi").getOrCreate()
+    spark = SparkSession.builder.getOrCreate()
     per = args.samples // args.partitions
     hits = spark.sparkContext.parallelize(range(args.partitions), args.partitions).map(
         lambda seed: _inside(seed, per)).sum()

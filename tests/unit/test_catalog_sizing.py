@@ -91,7 +91,7 @@ def test_task_group_adds_executors_of_the_same_size():
     assert s.executor_instances.value == 2 * 2 + 4 * 2
     too_small = aws_spec(core="m5.4xlarge", count=1)
     too_small["node_groups"]["task"] = {"instance_type": "m5.large", "count": 1}
-    with pytest.raises(SpecError, match="node_groups.task.instance_type: m5.large cannot hold one"):
+    with pytest.raises(SpecError, match=r"node_groups\.task\.instance_type: m5\.large cannot hold one"):
         compute_sizing(parse_spec(too_small))
 
 
@@ -103,5 +103,5 @@ def test_local_nodes_use_declared_resources():
 
 
 def test_too_small_local_worker_is_a_spec_error():
-    with pytest.raises(SpecError, match="node_groups.core: .* executor heap"):
+    with pytest.raises(SpecError, match=r"node_groups\.core: .* executor heap"):
         compute_sizing(parse_spec(local_spec(memory_gib=0.5)))

@@ -39,7 +39,8 @@ def test_provider_defaults_to_local_and_network_to_callers_ip():
     [
         (lambda d: d.update(colour="blue"), "colour: unknown key"),
         (lambda d: d.update(nodegroups={}), "nodegroups: unknown key; did you mean 'node_groups'?"),
-        (lambda d: d["node_groups"]["core"].update(cont=3), "node_groups.core.cont: unknown key; did you mean 'count'?"),
+        (lambda d: d["node_groups"]["core"].update(cont=3),
+         "node_groups.core.cont: unknown key; did you mean 'count'?"),
         (lambda d: d.update(network={"ssh_cidr": []}), "network.ssh_cidr: unknown key; did you mean 'ssh_cidrs'?"),
     ],
 )
@@ -139,7 +140,8 @@ def test_local_and_aws_node_rules():
         ({"storage": {"bucket": "Bad_Bucket"}}, "storage.bucket: 'Bad_Bucket' is not a valid S3 bucket name"),
         ({"storage": {"prefix": "/abs"}}, "storage.prefix: '/abs': a key prefix has no leading '/'"),
         ({"tags": {"aws:owner": "x"}}, "tags: tag key 'aws:owner'"),
-        ({"overrides": {"spark": {"executor.cores": 2}}}, "overrides.spark: key 'executor.cores' must start with 'spark.'"),
+        ({"overrides": {"spark": {"executor.cores": 2}}},
+         "overrides.spark: key 'executor.cores' must start with 'spark.'"),
         ({"overrides": {"yarn": {"spark.x": 1}}}, "overrides.yarn: key 'spark.x' must start with 'yarn.'"),
         ({"idle_timeout_minutes": -5}, "idle_timeout_minutes: input should be greater than or equal to 0"),
         ({"provider": "gcp"}, "provider: input should be 'local', 'ec2' or 'emr' (got 'gcp')"),
