@@ -344,7 +344,12 @@ def demo(data: Path | None, workers: int, keep: bool, as_json: bool) -> None:
 
 @cli.group()
 def bench() -> None:
-    """Reproducible benchmarks, written to benchmarks/ as JSON + markdown."""
+    """Reproducible benchmarks, written to benchmarks/ as JSON + markdown.
+
+    \b
+    Example:
+      clusterctl bench startup --repeats 3 --out benchmarks
+    """
 
 
 @bench.command("startup")

@@ -1,12 +1,13 @@
 """Shared fixtures: spec builders, paths to ../shared data, CLI runner."""
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from clusterctl.demo import free_port  # noqa: F401  (re-exported for the tests)
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("CLUSTERCTL_SHARED", REPO.parent / "shared"))
@@ -37,13 +38,6 @@ def local_spec(workers: int = 2, cores: int = 1, memory_gib: float = 2, **extra)
     }
     spec.update(extra)
     return spec
-
-
-def free_port() -> int:
-    """A currently free TCP port on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def run_cli(*args: str, cwd: Path, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:

@@ -63,11 +63,6 @@ class LocalProvider:
         """The master's web UI (loopback only)."""
         return f"http://127.0.0.1:{self.spec.local.webui_port}"
 
-    def _dir(self, name: str) -> Path:
-        path = self.workdir.root / name
-        path.mkdir(parents=True, exist_ok=True)
-        return path
-
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
         for var in ("SPARK_ENV_LOADED", "SPARK_HOME", "PYSPARK_SUBMIT_ARGS", "PYSPARK_DRIVER_PYTHON"):
@@ -94,7 +89,7 @@ class LocalProvider:
         return [master, *workers]
 
     def _pid_file(self, daemon: _Daemon) -> Path:
-        return self._dir("pids") / f"{daemon.name}.pid"
+        return self.workdir.sub("pids") / f"{daemon.name}.pid"
 
     def _running(self, daemon: _Daemon) -> int | None:
         return owned_pid(self._pid_file(daemon), self._marker) if self._pid_file(daemon).exists() else None
@@ -119,7 +114,7 @@ class LocalProvider:
             raise ClusterctlError(f"{self.workdir.conf}: not rendered; run `clusterctl render` first")
         self._check_version()
         for sub in ("events", "tmp/spark", "tmp/hadoop", "work", "logs", "pids", "runs"):
-            self._dir(sub)
+            self.workdir.sub(sub)
         daemons = self._daemons()
         master, workers = daemons[0], daemons[1:]
         if self._running(master) is None:
@@ -144,8 +139,6 @@ class LocalProvider:
             return alive >= expected
 
         self._wait(registered, f"{expected} workers to register", *missing)
-        self.workdir.write_state({"provider": "local", "master_url": self.master_url, "web_ui": self.web_ui,
-                                  "started": datetime.now(UTC).isoformat(timespec="seconds")})
         return self.status()
 
     def _check_version(self) -> None:
@@ -168,7 +161,7 @@ class LocalProvider:
                 )
 
     def _start(self, daemon: _Daemon) -> int:
-        log = self._dir("logs") / f"{daemon.name}.out"
+        log = self.workdir.sub("logs") / f"{daemon.name}.out"
         with log.open("ab") as out:
             proc = subprocess.Popen(
                 [str(self.runtime.spark_class), daemon.cls, *daemon.args],
@@ -190,10 +183,11 @@ class LocalProvider:
                         f"{_tail(self._log_of(daemon), 3)}"
                     )
             time.sleep(0.2)
-        raise ClusterctlError(f"timed out after {REGISTER_TIMEOUT_S:.0f}s waiting for {what}; see {self._dir('logs')}")
+        logs = self.workdir.sub("logs")
+        raise ClusterctlError(f"timed out after {REGISTER_TIMEOUT_S:.0f}s waiting for {what}; see {logs}")
 
     def _log_of(self, daemon: _Daemon) -> Path:
-        return self._dir("logs") / f"{daemon.name}.out"
+        return self.workdir.sub("logs") / f"{daemon.name}.out"
 
     def status(self) -> ClusterStatus:
         """Workers, cores, memory and applications as the master reports them."""
@@ -226,7 +220,7 @@ class LocalProvider:
         if self._running(self._daemons()[0]) is None:
             raise ClusterctlError(f"cluster {self.spec.name} is not running; start it with `clusterctl up`")
         run_id = f"{datetime.now(UTC).strftime('%Y%m%d-%H%M%S-%f')}-{job.name}"
-        run_dir = self._dir("runs") / run_id
+        run_dir = self.workdir.sub("runs") / run_id
         run_dir.mkdir()
         cmd = [str(self.runtime.spark_submit), "--properties-file", str(self.workdir.conf / "spark-defaults.conf"),
                "--name", job.name]
@@ -255,22 +249,22 @@ class LocalProvider:
 
     def logs(self, run_id: str | None = None) -> list[LogFile]:
         """The run's driver log and stdout, its executors' logs, then the daemons' logs."""
-        runs = sorted(p for p in self._dir("runs").iterdir() if p.is_dir())
+        runs = sorted(p for p in self.workdir.sub("runs").iterdir() if p.is_dir())
         found: list[LogFile] = []
-        if run_id is not None and not (self._dir("runs") / run_id).is_dir():
+        if run_id is not None and not (self.workdir.sub("runs") / run_id).is_dir():
             known = ", ".join(p.name for p in runs[-5:]) or "none yet"
-            raise ClusterctlError(f"no run {run_id!r} in {self._dir('runs')}; recent runs: {known}")
-        run = self._dir("runs") / run_id if run_id else (runs[-1] if runs else None)
+            raise ClusterctlError(f"no run {run_id!r} in {self.workdir.sub('runs')}; recent runs: {known}")
+        run = self.workdir.sub("runs") / run_id if run_id else (runs[-1] if runs else None)
         if run is not None:
             found += [LogFile("driver", run / "driver.log"), LogFile("stdout", run / "stdout.txt")]
             app = _app_id(run / "driver.log")
-            app_dir = self._dir("work") / app if app else None
+            app_dir = self.workdir.sub("work") / app if app else None
             if app_dir and app_dir.is_dir():
                 for executor in sorted(app_dir.iterdir(), key=lambda p: p.name):
                     for stream in ("stderr", "stdout"):
                         if (executor / stream).exists():
                             found.append(LogFile(f"executor {executor.name} {stream}", executor / stream))
-        found += [LogFile(f"daemon {p.stem}", p) for p in sorted(self._dir("logs").glob("*.out"))]
+        found += [LogFile(f"daemon {p.stem}", p) for p in sorted(self.workdir.sub("logs").glob("*.out"))]
         return found
 
     def down(self, report: Reporter) -> DownResult:
@@ -295,7 +289,6 @@ class LocalProvider:
                 f"teardown incomplete: processes {leftovers} still running, ports {busy} still in use; "
                 "stop them by hand (kill PID) and run `clusterctl down` again"
             )
-        self.workdir.clear_state()
         verified = (f"no process of {self.spec.name} left",
                     f"ports {self.spec.local.master_port} and {self.spec.local.webui_port} free")
         return DownResult(tuple(stopped), verified)

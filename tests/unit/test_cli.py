@@ -1,0 +1,36 @@
+"""CLI surface: every command documents itself with an example; usage errors exit 2."""
+
+import pytest
+from click.testing import CliRunner
+
+from clusterctl.cli import cli
+from tests.conftest import run_cli
+
+
+def _commands(group, prefix=()):
+    for name, cmd in group.commands.items():
+        yield (*prefix, name)
+        if hasattr(cmd, "commands"):
+            yield from _commands(cmd, (*prefix, name))
+
+
+@pytest.mark.parametrize("path", [(), *_commands(cli)], ids=lambda p: " ".join(p) or "clusterctl")
+def test_every_command_has_help_with_an_example(path):
+    result = CliRunner().invoke(cli, [*path, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Example" in result.output and "clusterctl" in result.output
+
+
+def test_usage_errors_exit_2(tmp_path):
+    proc = run_cli("up", "--no-such-flag", cwd=tmp_path)
+    assert proc.returncode == 2 and "No such option" in proc.stderr
+    proc = run_cli("frobnicate", cwd=tmp_path)
+    assert proc.returncode == 2
+
+
+def test_aws_provider_verbs_not_yet_available_fail_cleanly(tmp_path):
+    (tmp_path / "cluster.yaml").write_text(
+        "name: aws1\nprovider: ec2\nnode_groups:\n  master: {instance_type: m5.xlarge}\n"
+        "  core: {instance_type: m5.xlarge}\n")
+    proc = run_cli("up", cwd=tmp_path)
+    assert proc.returncode == 1 and "provider 'ec2'" in proc.stderr and "render" in proc.stderr
