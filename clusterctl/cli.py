@@ -215,6 +215,45 @@ def _print_status(status, as_json: bool) -> None:
 @cli.command()
 @SPEC_OPTION
 @JSON_OPTION
+def plan(spec_path: Path, as_json: bool) -> None:
+    """Render, then show what `up` would create, its hourly cost and risky settings (changes nothing).
+
+    For ec2/emr: terraform init + plan -out (the plan `up` applies), summarised by resource type.
+
+    \b
+    Example:
+      clusterctl plan -f emr.yaml --json | jq .hourly_usd
+    """
+    spec, _, provider = _provider(spec_path)
+    with _progress() as report:
+        result = provider.plan(report)
+    if as_json:
+        _emit_json(result.to_dict() | {"cluster": spec.name, "provider": spec.provider})
+        return
+    table = Table(title=f"{spec.name}: plan ({spec.provider}, {spec.region})")
+    for col in ("action", "resource type", "count"):
+        table.add_column(col)
+    for action in ("add", "change", "destroy"):
+        for rtype, count in result.summary[action].items():
+            table.add_row(action, rtype, str(count))
+    out.print(table)
+    nodes = Table(title="node groups (on-demand $/h; spot is billed less)")
+    for col in ("role", "type", "count", "$/h each"):
+        nodes.add_column(col)
+    for node in result.nodes:
+        price = node["usd_per_hour"]
+        nodes.add_row(node["role"], node["instance_type"], str(node["count"]),
+                      "n/a" if price is None else f"{price:.4f}")
+    out.print(nodes)
+    total = "unknown (no catalog price in this region)" if result.hourly_usd is None else f"${result.hourly_usd:.2f}/h"
+    out.print(f"cluster cost: {total}" + (f"; SSH from {', '.join(result.ssh_cidrs)}" if result.ssh_cidrs else ""))
+    for warning in result.summary["warnings"]:
+        err.print(f"[yellow]warning:[/yellow] {escape(warning)}")
+
+
+@cli.command()
+@SPEC_OPTION
+@JSON_OPTION
 def up(spec_path: Path, as_json: bool) -> None:
     """Render, start the cluster and wait until every worker registered (no-op if already up).
 
@@ -299,8 +338,11 @@ def logs(spec_path: Path, as_json: bool, run_id: str | None, lines: int) -> None
 @cli.command()
 @SPEC_OPTION
 @JSON_OPTION
-def down(spec_path: Path, as_json: bool) -> None:
+@click.option("--delete-bucket", is_flag=True, help="Also delete the bucket clusterctl created (and its results).")
+def down(spec_path: Path, as_json: bool, delete_bucket: bool) -> None:
     """Stop everything the cluster started and verify nothing is left (safe to repeat).
+
+    On AWS: terraform destroy, then a check that nothing tagged with the cluster remains.
 
     \b
     Example:
@@ -308,13 +350,80 @@ def down(spec_path: Path, as_json: bool) -> None:
     """
     _, _, provider = _provider(spec_path)
     with _progress() as report:
-        result = provider.down(report)
+        result = provider.down(report, delete_bucket=delete_bucket)
     if as_json:
         _emit_json(asdict(result))
         return
     out.print("stopped: " + (", ".join(result.stopped) or "nothing was running"), highlight=False)
     for line in result.verified:
         out.print(f"verified: {line}", highlight=False)
+
+
+@cli.command()
+@SPEC_OPTION
+@JSON_OPTION
+@click.option("--bench-dir", type=click.Path(path_type=Path), default=Path("benchmarks"), show_default=True,
+              help="Where to find the latest throughput benchmark.")
+def cost(spec_path: Path, as_json: bool, bench_dir: Path) -> None:
+    """$/h now, $ so far, and projected $ per million images (from the latest throughput benchmark).
+
+    \b
+    Example:
+      clusterctl cost -f emr.yaml --json
+    """
+    from clusterctl.cost import cost_report
+
+    spec, _, provider = _provider(spec_path)
+    report = cost_report(spec, provider.status(), bench_dir)
+    if as_json:
+        _emit_json(report)
+        return
+
+    def money(value: float | None) -> str:
+        return "unknown" if value is None else f"${value:,.2f}"
+
+    out.print(f"{spec.name} ({spec.provider}, {spec.region}): {report['state']}", highlight=False)
+    when_running = money(report["usd_per_hour_when_running"])
+    out.print(f"  now: {money(report['usd_per_hour'])}/h (when running: {when_running}/h)")
+    out.print(f"  so far: {money(report['usd_so_far'])}"
+              + (f" over {report['hours_running']:.2f} h" if report["hours_running"] is not None else ""))
+    per_m = report["usd_per_million_images"]
+    out.print(f"  per 1M images: {money(per_m)}" + (f" from {report['throughput_source']}" if per_m is not None
+                                                    else " (no throughput benchmark in " + str(bench_dir) + ")"),
+              highlight=False)
+
+
+@cli.command()
+@click.option("--region", required=True, help="AWS region to sweep.")
+@click.option("--cluster", "only", help="Only this cluster, whatever its TTL (orphan clean-up).")
+@click.option("--destroy", is_flag=True, help="Terminate what is listed (default: list only).")
+@click.option("--yes", is_flag=True, help="Do not ask before destroying.")
+@JSON_OPTION
+def sweep(region: str, only: str | None, destroy: bool, yes: bool, as_json: bool) -> None:
+    """List (and with --destroy, terminate) clusters whose clusterctl:ttl tag has expired.
+
+    Clusters with a workdir here are destroyed with terraform; others have their instances and EMR
+    clusters terminated directly.
+
+    \b
+    Example:
+      clusterctl sweep --region eu-west-3                  # what expired
+      clusterctl sweep --region eu-west-3 --destroy --yes  # remove it
+    """
+    from clusterctl.sweep import sweep as do_sweep
+
+    if destroy and not yes and not click.confirm("terminate the expired clusters listed?", err=True):
+        raise click.exceptions.Abort()
+    with _progress() as report:
+        result = do_sweep(region, only, destroy, report)
+    if as_json:
+        _emit_json(result)
+        return
+    if not result["clusters"]:
+        out.print(f"nothing to sweep in {region}")
+    for name, info in result["clusters"].items():
+        out.print(f"{name}: ttl {info['ttl'] or 'none'}; {', '.join(info['resources'])}"
+                  + (f" -> {info['action']}" if info.get("action") else ""), highlight=False)
 
 
 @cli.command()

@@ -12,6 +12,7 @@ from clusterctl.settings import Setting, build_settings, worker_hosts
 from clusterctl.sizing import Sizing, compute_sizing
 from clusterctl.spec import ClusterSpec, spec_to_yaml
 from clusterctl.state import Workdir
+from clusterctl.tfroot import TF_DIR, copy_modules, root_module_json
 
 
 def _env() -> jinja2.Environment:
@@ -46,6 +47,8 @@ def render_files(spec: ClusterSpec, workdir: Workdir) -> tuple[Sizing, dict[str,
         out[f"conf/{fname}"] = env.get_template(tpl).render(ctx)
     out["conf/workers"] = env.get_template("spark/workers.j2").render(hosts=worker_hosts(spec))
     out["conf/log4j2.properties"] = env.get_template("spark/log4j2.properties.j2").render(cluster=spec.name)
+    if spec.provider != "local":
+        out[f"{TF_DIR}/main.tf.json"] = root_module_json(spec, settings)
     return sizing, settings, out
 
 
@@ -61,6 +64,8 @@ def render(spec: ClusterSpec, workdir: Workdir) -> Rendered:
         if rel.endswith(".sh"):
             path.chmod(0o755)
         written.append(path)
+    if spec.provider != "local":
+        written += copy_modules(spec, workdir.root)
     return Rendered(sizing, settings, tuple(written))
 
 

@@ -1,4 +1,4 @@
-"""Where the files that ship beside the package live (templates/, workloads/).
+"""Where the files that ship beside the package live (templates/, infra/, workloads/).
 
 In a source checkout or an editable install they sit next to the package; a wheel install puts
 the templates under ``<prefix>/share/clusterctl``.
@@ -18,6 +18,14 @@ def templates_dir() -> Path:
         if (candidate / "hadoop").is_dir():
             return candidate
     raise ClusterctlError("templates/ not found next to the clusterctl package; reinstall clusterctl")
+
+
+def infra_dir() -> Path:
+    """Return the directory holding the Terraform modules (``infra/modules``)."""
+    for candidate in (_REPO_ROOT / "infra", Path(sys.prefix) / "share" / "clusterctl" / "infra"):
+        if (candidate / "modules").is_dir():
+            return candidate
+    raise ClusterctlError("infra/ not found next to the clusterctl package; reinstall clusterctl")
 
 
 def workloads_dir() -> Path:

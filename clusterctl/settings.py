@@ -22,6 +22,7 @@ FAST_DAEMON_JVM_OPTS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 NODE_ROOT = "/mnt/clusterctl"  # on EC2 nodes: the encrypted data volume
 NODE_PYTHON = "/opt/clusterctl/venv/bin/python"
 NODE_CONF_DIR = "/etc/hadoop/conf"
+EMR_PYTHON = "/usr/bin/python3"
 
 FILES = ("core-site.xml", "hdfs-site.xml", "yarn-site.xml", "mapred-site.xml", "spark-defaults.conf", "spark-env.sh")
 OVERRIDE_SECTIONS = {
@@ -184,8 +185,12 @@ def build_settings(spec: ClusterSpec, sizing: Sizing, workdir: Path) -> dict[str
     spark.fixed("spark.sql.execution.arrow.pyspark.enabled", True, "Arrow between JVM and Python workers")
     spark.computed("spark.executorEnv.OMP_NUM_THREADS", 1,
                    "one thread per task core (spark.task.cpus = 1): no oversubscription")
-    spark.fixed("spark.pyspark.python", sys.executable if local else NODE_PYTHON,
-                "this Python (same as the driver's)" if local else "the nodes' workload virtualenv")
+    python, why = {
+        "local": (sys.executable, "this Python (same as the driver's)"),
+        "ec2": (NODE_PYTHON, "the nodes' workload virtualenv"),
+        "emr": (EMR_PYTHON, "EMR's system Python, where the bootstrap action installs the workload packages"),
+    }[spec.provider]
+    spark.fixed("spark.pyspark.python", python, why)
     spark.fixed("spark.eventLog.enabled", True, "finished applications stay inspectable")
     spark.fixed("spark.eventLog.dir", f"file://{root}/events" if local else "hdfs:///spark-events",
                 "event logs beside the cluster")

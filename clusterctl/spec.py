@@ -94,6 +94,7 @@ class Network(_Strict):
 
     ssh_cidrs: list[str] | None = None
     allow_world_ssh: bool = False
+    ssh_public_key: str = "~/.ssh/id_ed25519.pub"
 
     @field_validator("ssh_cidrs")
     @classmethod
@@ -129,11 +130,15 @@ class Network(_Strict):
 
 
 class Storage(_Strict):
-    """Where data, results and logs go: an S3 bucket (created if ``create``) and a key prefix."""
+    """Where data, results and logs go: an S3 bucket (created if ``create``) and a key prefix.
+
+    ``keep_on_down`` keeps a bucket clusterctl created when the cluster goes down (it holds results).
+    """
 
     bucket: str | None = None
     prefix: str | None = None
     create: bool = True
+    keep_on_down: bool = True
 
     @field_validator("bucket")
     @classmethod
@@ -200,6 +205,8 @@ class ClusterSpec(_Strict):
     network: Network = Field(default_factory=Network)
     storage: Storage = Field(default_factory=Storage)
     idle_timeout_minutes: Annotated[int, Field(ge=0, le=10080)] = 60
+    ttl_hours: Annotated[int, Field(ge=1, le=720)] = 8
+    ami_id: Annotated[str, Field(pattern=r"^ami-[0-9a-f]{8,17}$")] | None = None
     tags: dict[str, str] = Field(default_factory=dict)
     overrides: Overrides = Field(default_factory=Overrides)
     local: LocalSettings = Field(default_factory=LocalSettings)
@@ -268,9 +275,16 @@ class ClusterSpec(_Strict):
                     )
         elif self.versions.emr_release is not None:
             raise ValueError("versions.emr_release: only provider emr takes a release label; remove it")
+        if self.ami_id is not None and self.provider != "ec2":
+            raise ValueError("ami_id: only provider ec2 takes an AMI; remove it")
         if not local and "local" in self.model_fields_set:
             raise ValueError("local: port settings apply to provider local only; remove the local section")
         return self
+
+    @property
+    def bucket_prefix(self) -> str:
+        """Key prefix of everything this cluster stores."""
+        return self.storage.prefix or f"clusterctl/{self.name}"
 
     @property
     def spark_version(self) -> str | None:

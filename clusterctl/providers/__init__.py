@@ -1,6 +1,5 @@
 """Providers by name; the CLI asks for one and uses only the protocol in ``base``."""
 
-from clusterctl.errors import ClusterctlError
 from clusterctl.providers.base import Provider
 from clusterctl.spec import ClusterSpec
 from clusterctl.state import Workdir
@@ -12,7 +11,10 @@ def get_provider(spec: ClusterSpec, workdir: Workdir) -> Provider:
         from clusterctl.providers.local import LocalProvider
 
         return LocalProvider(spec, workdir)
-    raise ClusterctlError(
-        f"provider {spec.provider!r}: up/status/submit/logs/down are not in this release yet; "
-        "`clusterctl render` and `clusterctl explain` work for it, and provider local runs everything"
-    )
+    if spec.provider == "ec2":
+        from clusterctl.providers.ec2 import Ec2Provider
+
+        return Ec2Provider(spec, workdir)
+    from clusterctl.providers.emr import EmrProvider
+
+    return EmrProvider(spec, workdir)

@@ -40,6 +40,7 @@ class ClusterStatus:
     workers: tuple[WorkerInfo, ...] = ()
     apps: tuple[AppInfo, ...] = ()
     notes: tuple[str, ...] = ()
+    started_at: str | None = None
 
     @property
     def alive_workers(self) -> int:
@@ -87,6 +88,21 @@ class LogFile:
 
 
 @dataclass(frozen=True)
+class PlanResult:
+    """What ``up`` would create and what it would cost."""
+
+    summary: dict[str, Any]
+    hourly_usd: float | None
+    nodes: list[dict[str, Any]]
+    ssh_cidrs: list[str] = field(default_factory=list)
+    plan_file: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class DownResult:
     """What ``down`` stopped and what it verified."""
 
@@ -96,6 +112,9 @@ class DownResult:
 
 class Provider(Protocol):
     """Verbs every provider implements."""
+
+    def plan(self, report: Reporter) -> PlanResult:
+        """Show what ``up`` would create and its hourly cost, changing nothing."""
 
     def up(self, report: Reporter) -> ClusterStatus:
         """Create/start the cluster (a no-op when it is already up) and wait until it is usable."""
@@ -109,5 +128,5 @@ class Provider(Protocol):
     def logs(self, run_id: str | None = None) -> list[LogFile]:
         """Driver, executor and daemon logs of a run (default: the latest)."""
 
-    def down(self, report: Reporter) -> DownResult:
+    def down(self, report: Reporter, delete_bucket: bool = False) -> DownResult:
         """Stop and remove everything the cluster started; safe to run twice."""

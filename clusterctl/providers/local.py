@@ -21,7 +21,16 @@ from clusterctl.errors import ClusterctlError
 from clusterctl.javaenv import Runtime, find_runtime
 from clusterctl.processes import find_processes, listener_pid, owned_pid, port_in_use, stop_group
 from clusterctl.progress import Reporter
-from clusterctl.providers.base import AppInfo, ClusterStatus, DownResult, Job, LogFile, RunResult, WorkerInfo
+from clusterctl.providers.base import (
+    AppInfo,
+    ClusterStatus,
+    DownResult,
+    Job,
+    LogFile,
+    PlanResult,
+    RunResult,
+    WorkerInfo,
+)
 from clusterctl.spec import ClusterSpec
 from clusterctl.state import Workdir
 
@@ -209,10 +218,11 @@ class LocalProvider:
         expected = self.spec.node_groups.core.count
         healthy = len(workers) == expected and all(running.values())
         notes = () if healthy else (f"{len(workers)} of {expected} workers alive; run `clusterctl up` to restart them",)
+        started = datetime.fromtimestamp(self._pid_file(daemons[0]).stat().st_mtime, UTC).isoformat(timespec="seconds")
         return ClusterStatus(
             self.spec.name, "local", "running" if healthy else "degraded",
             master_url=state.get("url", self.master_url), web_ui=self.web_ui,
-            workers=workers, apps=apps, notes=notes,
+            workers=workers, apps=apps, notes=notes, started_at=started,
         )
 
     def submit(self, job: Job, report: Reporter, on_output: Reporter) -> RunResult:
@@ -267,7 +277,18 @@ class LocalProvider:
         found += [LogFile(f"daemon {p.stem}", p) for p in sorted(self.workdir.sub("logs").glob("*.out"))]
         return found
 
-    def down(self, report: Reporter) -> DownResult:
+    def plan(self, report: Reporter) -> PlanResult:
+        """The processes ``up`` starts; the local provider costs nothing."""
+        workers = self.spec.node_groups.core
+        return PlanResult(
+            summary={"add": {"spark-master": 1, "spark-worker": workers.count}, "change": {}, "destroy": {},
+                     "warnings": []},
+            hourly_usd=0.0,
+            nodes=[{"role": role, "instance_type": "local", "count": g.count, "usd_per_hour": 0.0}
+                   for role, g in self.spec.node_groups.items()],
+        )
+
+    def down(self, report: Reporter, delete_bucket: bool = False) -> DownResult:
         """Stop workers then master by pid, then verify no process of ours remains and ports are free."""
         stopped = []
         for daemon in reversed(self._daemons()):

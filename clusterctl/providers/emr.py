@@ -1,0 +1,90 @@
+"""EMR provider: Terraform (network, storage, emr-cluster modules); jobs run as EMR steps."""
+
+import json
+from datetime import UTC, datetime
+
+from clusterctl import aws, emr_steps
+from clusterctl.errors import ClusterctlError
+from clusterctl.progress import Reporter
+from clusterctl.providers.base import ClusterStatus, Job, LogFile, RunResult, WorkerInfo
+from clusterctl.providers.terraformed import TerraformedProvider
+
+STEP_LOG_WAIT_S = 420.0  # EMR pushes step logs to S3 about every five minutes
+
+
+class EmrProvider(TerraformedProvider):
+    """An EMR cluster with clusterctl's sizing as its configurations."""
+
+    def _cluster_id(self) -> str:
+        cluster_id = self.outputs().get("cluster_id")
+        if not cluster_id:
+            raise ClusterctlError(f"cluster {self.spec.name} is not up; run `clusterctl up` first")
+        return cluster_id
+
+    def up(self, report: Reporter) -> ClusterStatus:
+        """Apply the plan and wait until EMR reports WAITING."""
+        cluster_id = self.apply(report)["cluster_id"]
+        with aws.aws_errors(self.spec.region):
+            emr_steps.wait_cluster(aws.client("emr", self.spec.region), cluster_id, report)
+        return self.status()
+
+    def status(self) -> ClusterStatus:
+        """EMR's state and instance groups."""
+        outputs = self.outputs()
+        if not outputs.get("cluster_id"):
+            return ClusterStatus(self.spec.name, "emr", "stopped")
+        emr = aws.client("emr", self.spec.region)
+        with aws.aws_errors(self.spec.region):
+            cluster = emr.describe_cluster(ClusterId=outputs["cluster_id"])["Cluster"]
+            groups = emr.list_instance_groups(ClusterId=outputs["cluster_id"])["InstanceGroups"]
+        workers = tuple(
+            WorkerInfo(g["Id"], f"{g['InstanceGroupType'].lower()} x{g.get('RunningInstanceCount', 0)}",
+                       0, 0, "ALIVE" if g["Status"]["State"] == "RUNNING" else g["Status"]["State"])
+            for g in groups
+        )
+        state = cluster["Status"]["State"]
+        dns = cluster.get("MasterPublicDnsName")
+        created = cluster["Status"].get("Timeline", {}).get("CreationDateTime")
+        return ClusterStatus(
+            self.spec.name, "emr", "running" if state in emr_steps.READY_STATES else state.lower(),
+            master_url=f"emr://{outputs['cluster_id']}",
+            web_ui=f"ssh -L 8088:localhost:8088 hadoop@{dns}" if dns else None,
+            workers=workers,
+            started_at=created.isoformat() if created else None,
+        )
+
+    def submit(self, job: Job, report: Reporter, on_output: Reporter) -> RunResult:
+        """Upload the job, run it as a ``spark-submit --deploy-mode cluster`` step, wait, fetch its logs."""
+        outputs = self.outputs()
+        cluster_id = self._cluster_id()
+        run_id = f"{datetime.now(UTC).strftime('%Y%m%d-%H%M%S-%f')}-{job.name}"
+        run_dir = self.workdir.sub("runs") / run_id
+        run_dir.mkdir()
+        region = self.spec.region
+        s3, emr = aws.client("s3", region), aws.client("emr", region)
+        start = datetime.now(UTC)
+        with aws.aws_errors(region):
+            report(f"uploading {job.name} to s3://{outputs['bucket_name']}/{self.spec.bucket_prefix}/jobs/{run_id}/")
+            main_uri, py_files = emr_steps.upload_job(s3, outputs["bucket_name"], self.spec.bucket_prefix, run_id, job)
+            step_id = emr_steps.add_step(emr, cluster_id, job, main_uri, py_files)
+            outcome = emr_steps.wait_step(emr, cluster_id, step_id, report)
+            wait = 0.0 if outcome.state == "COMPLETED" else STEP_LOG_WAIT_S
+            stderr = emr_steps.fetch_step_log(s3, outputs["log_uri"], cluster_id, step_id, "stderr", wait) or ""
+            stdout = emr_steps.fetch_driver_stdout(s3, outputs["log_uri"], cluster_id, stderr) or ""
+        (run_dir / "driver.log").write_text(stderr or f"(no step log in {outputs['log_uri']} yet)\n")
+        (run_dir / "stdout.txt").write_text(stdout)
+        (run_dir / "step.json").write_text(json.dumps(
+            {"cluster_id": cluster_id, "step_id": step_id, "state": outcome.state, "reason": outcome.reason}) + "\n")
+        for line in stdout.splitlines():
+            on_output(line)
+        wall = (datetime.now(UTC) - start).total_seconds()
+        code = 0 if outcome.state == "COMPLETED" else 1
+        return RunResult(run_id, step_id, code, wall, run_dir / "stdout.txt", run_dir / "driver.log")
+
+    def logs(self, run_id: str | None = None) -> list[LogFile]:
+        """Step logs fetched by ``submit`` (the full set stays in the cluster's S3 log location)."""
+        runs = sorted(p for p in self.workdir.sub("runs").iterdir() if p.is_dir())
+        run = self.workdir.sub("runs") / run_id if run_id else (runs[-1] if runs else None)
+        if run is None or not run.is_dir():
+            raise ClusterctlError(f"no run {run_id or '(none yet)'} in {self.workdir.sub('runs')}")
+        return [LogFile("step stderr", run / "driver.log"), LogFile("driver stdout", run / "stdout.txt")]
