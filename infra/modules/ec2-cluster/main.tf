@@ -1,0 +1,312 @@
+data "aws_partition" "current" {}
+
+# Latest official Debian 12 (bookworm) amd64 image; only looked up when no AMI is given.
+data "aws_ami" "debian" {
+  count = var.ami_id == null ? 1 : 0
+
+  most_recent = true
+  owners      = ["136693071363"]
+
+  filter {
+    name   = "name"
+    values = ["debian-12-amd64-*"]
+  }
+
+  filter {
+    name   = "architecture"
+    values = ["x86_64"]
+  }
+
+  filter {
+    name   = "virtualization-type"
+    values = ["hvm"]
+  }
+
+  filter {
+    name   = "root-device-type"
+    values = ["ebs"]
+  }
+}
+
+locals {
+  ami_id = var.ami_id != null ? var.ami_id : data.aws_ami.debian[0].id
+
+  prefix     = trimsuffix(trimprefix(var.bucket_prefix, "/"), "/")
+  bucket_arn = "arn:${data.aws_partition.current.partition}:s3:::${var.bucket_name}"
+
+  root_volume_gib  = 20
+  data_device_name = "/dev/sdf"
+  mount_point      = "/mnt/clusterctl"
+
+  base_tags = merge(var.tags, {
+    "clusterctl:cluster" = var.name
+    "clusterctl:ttl"     = var.ttl
+  })
+}
+
+resource "aws_key_pair" "this" {
+  key_name   = "${var.name}-key"
+  public_key = var.ssh_public_key
+
+  tags = merge(local.base_tags, { Name = "${var.name}-key" })
+}
+
+# ---------------------------------------------------------------- IAM (least privilege)
+
+data "aws_iam_policy_document" "assume_ec2" {
+  statement {
+    effect  = "Allow"
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["ec2.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "node" {
+  name               = "${var.name}-node"
+  description        = "clusterctl ${var.name}: EC2 nodes, access to s3://${var.bucket_name}/${local.prefix}/ only"
+  assume_role_policy = data.aws_iam_policy_document.assume_ec2.json
+
+  tags = local.base_tags
+}
+
+data "aws_iam_policy_document" "bucket_prefix" {
+  statement {
+    sid       = "ListClusterPrefix"
+    effect    = "Allow"
+    actions   = ["s3:ListBucket"]
+    resources = [local.bucket_arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${local.prefix}/*"]
+    }
+  }
+
+  statement {
+    sid    = "ReadWriteClusterPrefix"
+    effect = "Allow"
+    actions = [
+      "s3:GetObject",
+      "s3:PutObject",
+      "s3:DeleteObject",
+    ]
+    resources = ["${local.bucket_arn}/${local.prefix}/*"]
+  }
+}
+
+resource "aws_iam_role_policy" "bucket_prefix" {
+  name   = "${var.name}-bucket-prefix"
+  role   = aws_iam_role.node.id
+  policy = data.aws_iam_policy_document.bucket_prefix.json
+}
+
+resource "aws_iam_instance_profile" "node" {
+  name = "${var.name}-node"
+  role = aws_iam_role.node.name
+
+  tags = local.base_tags
+}
+
+# ---------------------------------------------------------------- instances
+
+resource "aws_instance" "master" {
+  count = 1
+
+  ami                         = local.ami_id
+  instance_type               = var.master.instance_type
+  subnet_id                   = var.subnet_id
+  vpc_security_group_ids      = var.security_group_ids
+  key_name                    = aws_key_pair.this.key_name
+  iam_instance_profile        = aws_iam_instance_profile.node.name
+  associate_public_ip_address = true
+  monitoring                  = true
+  ebs_optimized               = true
+
+  user_data = templatefile("${path.module}/user_data.sh.tftpl", {
+    hostname    = "master"
+    data_gib    = var.master.disk_gib
+    mount_point = local.mount_point
+  })
+  user_data_replace_on_change = true
+
+  metadata_options {
+    http_endpoint               = "enabled"
+    http_tokens                 = "required"
+    http_put_response_hop_limit = 1
+    instance_metadata_tags      = "disabled"
+  }
+
+  root_block_device {
+    volume_type           = "gp3"
+    volume_size           = local.root_volume_gib
+    encrypted             = true
+    delete_on_termination = true
+  }
+
+  ebs_block_device {
+    device_name           = local.data_device_name
+    volume_type           = "gp3"
+    volume_size           = var.master.disk_gib
+    encrypted             = true
+    delete_on_termination = true
+  }
+
+  tags = merge(local.base_tags, {
+    Name              = "${var.name}-master-${count.index + 1}"
+    "clusterctl:role" = "master"
+  })
+
+  volume_tags = merge(local.base_tags, {
+    Name              = "${var.name}-master-${count.index + 1}"
+    "clusterctl:role" = "master"
+  })
+
+  lifecycle {
+    ignore_changes = [ami]
+  }
+}
+
+resource "aws_instance" "core" {
+  count = var.core.count
+
+  ami                         = local.ami_id
+  instance_type               = var.core.instance_type
+  subnet_id                   = var.subnet_id
+  vpc_security_group_ids      = var.security_group_ids
+  key_name                    = aws_key_pair.this.key_name
+  iam_instance_profile        = aws_iam_instance_profile.node.name
+  associate_public_ip_address = false
+  monitoring                  = true
+  ebs_optimized               = true
+
+  user_data = templatefile("${path.module}/user_data.sh.tftpl", {
+    hostname    = "core-${count.index + 1}"
+    data_gib    = var.core.disk_gib
+    mount_point = local.mount_point
+  })
+  user_data_replace_on_change = true
+
+  dynamic "instance_market_options" {
+    for_each = var.core.market == "spot" ? [1] : []
+
+    content {
+      market_type = "spot"
+
+      spot_options {
+        instance_interruption_behavior = "terminate"
+        spot_instance_type             = "one-time"
+      }
+    }
+  }
+
+  metadata_options {
+    http_endpoint               = "enabled"
+    http_tokens                 = "required"
+    http_put_response_hop_limit = 1
+    instance_metadata_tags      = "disabled"
+  }
+
+  root_block_device {
+    volume_type           = "gp3"
+    volume_size           = local.root_volume_gib
+    encrypted             = true
+    delete_on_termination = true
+  }
+
+  ebs_block_device {
+    device_name           = local.data_device_name
+    volume_type           = "gp3"
+    volume_size           = var.core.disk_gib
+    encrypted             = true
+    delete_on_termination = true
+  }
+
+  tags = merge(local.base_tags, {
+    Name              = "${var.name}-core-${count.index + 1}"
+    "clusterctl:role" = "core"
+  })
+
+  volume_tags = merge(local.base_tags, {
+    Name              = "${var.name}-core-${count.index + 1}"
+    "clusterctl:role" = "core"
+  })
+
+  lifecycle {
+    ignore_changes = [ami]
+  }
+}
+
+resource "aws_instance" "task" {
+  count = var.task.count
+
+  ami                         = local.ami_id
+  instance_type               = var.task.instance_type
+  subnet_id                   = var.subnet_id
+  vpc_security_group_ids      = var.security_group_ids
+  key_name                    = aws_key_pair.this.key_name
+  iam_instance_profile        = aws_iam_instance_profile.node.name
+  associate_public_ip_address = false
+  monitoring                  = true
+  ebs_optimized               = true
+
+  user_data = templatefile("${path.module}/user_data.sh.tftpl", {
+    hostname    = "task-${count.index + 1}"
+    data_gib    = var.task.disk_gib
+    mount_point = local.mount_point
+  })
+  user_data_replace_on_change = true
+
+  dynamic "instance_market_options" {
+    for_each = var.task.market == "spot" ? [1] : []
+
+    content {
+      market_type = "spot"
+
+      spot_options {
+        instance_interruption_behavior = "terminate"
+        spot_instance_type             = "one-time"
+      }
+    }
+  }
+
+  metadata_options {
+    http_endpoint               = "enabled"
+    http_tokens                 = "required"
+    http_put_response_hop_limit = 1
+    instance_metadata_tags      = "disabled"
+  }
+
+  root_block_device {
+    volume_type           = "gp3"
+    volume_size           = local.root_volume_gib
+    encrypted             = true
+    delete_on_termination = true
+  }
+
+  ebs_block_device {
+    device_name           = local.data_device_name
+    volume_type           = "gp3"
+    volume_size           = var.task.disk_gib
+    encrypted             = true
+    delete_on_termination = true
+  }
+
+  tags = merge(local.base_tags, {
+    Name              = "${var.name}-task-${count.index + 1}"
+    "clusterctl:role" = "task"
+  })
+
+  volume_tags = merge(local.base_tags, {
+    Name              = "${var.name}-task-${count.index + 1}"
+    "clusterctl:role" = "task"
+  })
+
+  lifecycle {
+    ignore_changes = [ami]
+  }
+}
