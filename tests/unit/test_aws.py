@@ -6,6 +6,7 @@ import json
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import ClassVar
 
 import boto3
 import pytest
@@ -72,7 +73,7 @@ def test_aws_errors_context_translates_client_errors():
     with pytest.raises(ClusterctlError, match=r"credentials \(ExpiredToken\).*aws sso login"), aws.aws_errors(REGION):
         raise err
     other = ClientError({"Error": {"Code": "Weird", "Message": "odd"}}, "DescribeThing")
-    with pytest.raises(ClusterctlError, match="AWS error: .*Weird"), aws.aws_errors(REGION):
+    with pytest.raises(ClusterctlError, match=r"AWS error: .*Weird"), aws.aws_errors(REGION):
         raise other
 
 
@@ -114,7 +115,8 @@ def test_orphan_check_finds_leftover_instance(moto_aws, tmp_path):
     leftover = _instances("orphaned", _iso(+1), count=1)[0]
     spec = parse_spec(aws_spec() | {"name": "orphaned"})
     provider = Ec2Provider(spec, Workdir(tmp_path / "orphaned"))
-    with pytest.raises(ClusterctlError, match=rf"orphans still tagged clusterctl:cluster=orphaned: instance {leftover}"):
+    expected = rf"orphans still tagged clusterctl:cluster=orphaned: instance {leftover}"
+    with pytest.raises(ClusterctlError, match=expected):
         provider.down(lambda *a: None)
     boto3.client("ec2", region_name=REGION).terminate_instances(InstanceIds=[leftover])
     result = provider.down(lambda *a: None)  # nothing in state, nothing left: clean
@@ -144,7 +146,8 @@ def test_emr_step_submit_poll_and_logs(moto_aws, tmp_path):
     job = Job(main=main, args=("--input", "s3://bkt/in/"), name="census", py_files=(zipped,))
     main_uri, py_files = emr_steps.upload_job(s3, "bkt", "clusterctl/emrc", "run1", job)
     assert main_uri == "s3://bkt/clusterctl/emrc/jobs/run1/job.py"
-    assert s3.get_object(Bucket="bkt", Key="clusterctl/emrc/jobs/run1/workloads.zip")["Body"].read() == zipped.read_bytes()
+    uploaded = s3.get_object(Bucket="bkt", Key="clusterctl/emrc/jobs/run1/workloads.zip")["Body"].read()
+    assert uploaded == zipped.read_bytes()
     step_id = emr_steps.add_step(emr, cluster_id, job, main_uri, py_files)
     step = emr.describe_step(ClusterId=cluster_id, StepId=step_id)["Step"]
     assert step["Config"]["Args"] == ["spark-submit", "--deploy-mode", "cluster", "--name", "census", "--py-files",
@@ -181,7 +184,8 @@ def test_emr_step_submit_poll_and_logs(moto_aws, tmp_path):
     timed_out = emr.add_job_flow_steps(JobFlowId=cluster_id, Steps=[{
         "Name": "slow", "ActionOnFailure": "CONTINUE",
         "HadoopJarStep": {"Jar": "command-runner.jar", "Args": ["true"]}}])["StepIds"][0]
-    with pytest.raises(ClusterctlError, match=r"still (PENDING|RUNNING) after 0s; cancel it with `aws emr cancel-steps"):
+    expected = r"still (PENDING|RUNNING) after 0s; cancel it with `aws emr cancel-steps"
+    with pytest.raises(ClusterctlError, match=expected):
         emr_steps.wait_step(emr, cluster_id, timed_out, lambda *a: None, timeout_s=0, sleep=lambda s: None)
 
 
@@ -243,7 +247,7 @@ def test_cost_report(tmp_path):
 
 
 class _CountingHandler(http.server.BaseHTTPRequestHandler):
-    hits: list[str] = []
+    hits: ClassVar[list[str]] = []
 
     def do_GET(self):  # also serves checkip: answers with an address
         type(self).hits.append(self.path)
@@ -274,7 +278,7 @@ def test_caller_cidr_from_local_checkip(counting_server):
     url, hits = counting_server
     assert aws.caller_cidr(url) == "198.51.100.23/32"
     assert hits == ["/"]
-    with pytest.raises(ClusterctlError, match="set network.ssh_cidrs in the spec"):
+    with pytest.raises(ClusterctlError, match=r"set network\.ssh_cidrs in the spec"):
         aws.caller_cidr("http://127.0.0.1:1/")
 
 
