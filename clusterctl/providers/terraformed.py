@@ -118,7 +118,8 @@ class TerraformedProvider:
             targets = ["module.network", "module.cluster"] if keep_bucket else []
             report(f"terraform destroy ({len(resources)} resources in state)")
             self._tf_call(tf.destroy, targets)
-            stopped = [r for r in resources if not (keep_bucket and r.startswith("module.storage"))]
+            stopped = [r for r in resources if ".data." not in f".{r}"
+                       and not (keep_bucket and r.startswith("module.storage"))]
         report("checking AWS for resources still tagged with the cluster")
         leftovers = aws.find_cluster_resources(self.spec.region, self.spec.name)
         if leftovers:

@@ -1,0 +1,326 @@
+"""The AWS providers with real terraform: modules parse and are fmt-clean, rendered root modules
+validate and pass checkov, and an EC2 cluster is planned, applied and destroyed against a moto
+server on 127.0.0.1 (EMR, which moto cannot create, is checked through its plan JSON).
+
+terraform, the hashicorp/aws provider mirror and checkov are real; tests skip with the reason
+where one is missing on this machine.
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import boto3
+import hcl2
+import pytest
+import yaml
+
+from clusterctl import aws
+from clusterctl.render import render
+from clusterctl.spec import load_spec, parse_spec
+from clusterctl.state import Workdir
+from clusterctl.terraform import MIRROR_ENV, Terraform
+from tests.conftest import REPO, run_cli
+from tests.support.moto_endpoint import moto_endpoint
+
+pytestmark = pytest.mark.integration
+
+MODULES = REPO / "infra" / "modules"
+SKIPS = REPO / "infra" / "checkov-skips.yaml"
+REGION = "eu-west-3"
+SSH_FROM = "203.0.113.7/32"
+# The provider mirror: CLUSTERCTL_TF_MIRROR, else where this workplace keeps it.
+MIRROR_CANDIDATES = [Path(p) for p in (os.environ.get(MIRROR_ENV, ""), "/opt/tf-plugins",
+                                       str(Path.home() / ".terraform.d" / "plugins"), "/usr/share/terraform/plugins")
+                     if p]
+
+
+def _has_aws_provider(root: Path) -> bool:
+    return (root / "registry.terraform.io" / "hashicorp" / "aws").is_dir()
+
+
+@pytest.fixture(scope="module")
+def terraform_bin() -> str:
+    proc = subprocess.run(["terraform", "version", "-json"], capture_output=True, text=True, check=False) \
+        if _which("terraform") else None
+    if proc is None or proc.returncode != 0:
+        pytest.skip("terraform is not installed on this machine")
+    return json.loads(proc.stdout)["terraform_version"]
+
+
+def _which(name: str) -> bool:
+    from shutil import which
+
+    return which(name) is not None
+
+
+@pytest.fixture(scope="module")
+def mirror(terraform_bin) -> Path:
+    found = next((p for p in MIRROR_CANDIDATES if _has_aws_provider(p)), None)
+    if found is None:
+        pytest.skip(f"no local hashicorp/aws provider mirror (set {MIRROR_ENV}); looked in "
+                    + ", ".join(map(str, MIRROR_CANDIDATES)))
+    return found
+
+
+@pytest.fixture(scope="module")
+def checkov(tmp_path_factory) -> Path:
+    """checkov in its own virtualenv (it pins an old boto3), built once per machine."""
+    if os.environ.get("CLUSTERCTL_CHECKOV"):
+        return Path(os.environ["CLUSTERCTL_CHECKOV"])
+    venv = Path.home() / ".cache" / "clusterctl-tests" / "checkov-venv"
+    binary = venv / "bin" / "checkov"
+    if not binary.exists():
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+        proc = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "checkov"], capture_output=True,
+                              text=True, check=False)
+        if proc.returncode != 0:
+            pytest.skip(f"could not install checkov into {venv}: {proc.stderr.strip().splitlines()[-1:]}")
+    return binary
+
+
+def _public_key() -> str:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    key = Ed25519PrivateKey.generate().public_key()
+    return key.public_bytes(Encoding.OpenSSH, PublicFormat.OpenSSH).decode() + " clusterctl-test"
+
+
+def _example(example: str, tmp_path: Path, **changes) -> Path:
+    """An example spec from examples/, with a throw-away SSH key and our test CIDR."""
+    data = yaml.safe_load((REPO / "examples" / f"{example}.yaml").read_text())
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    key = tmp_path / "id_ed25519.pub"
+    key.write_text(_public_key() + "\n")
+    data["network"] = {"ssh_cidrs": [SSH_FROM], "ssh_public_key": str(key)}
+    data.update(changes)
+    path = tmp_path / "cluster.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+# ---------------------------------------------------------------- modules
+
+
+def test_every_module_parses_and_is_documented():
+    for module in sorted(p for p in MODULES.iterdir() if p.is_dir()):
+        parsed = {}
+        for tf in sorted(module.glob("*.tf")):
+            with tf.open() as fh:
+                parsed[tf.name] = hcl2.load(fh)
+        assert {"main.tf", "variables.tf", "outputs.tf", "versions.tf"} <= set(parsed), module
+        for block in ("variable", "output"):
+            file = "variables.tf" if block == "variable" else "outputs.tf"
+            items = {k: v for d in parsed[file].get(block, []) for k, v in d.items()}
+            assert items, f"{module.name}: no {block}s"
+            undocumented = [k for k, v in items.items() if not v.get("description")]
+            assert not undocumented, f"{module.name}: {block}s without description: {undocumented}"
+
+
+def test_modules_are_terraform_fmt_clean(terraform_bin):
+    proc = subprocess.run(["terraform", "fmt", "-check", "-recursive", "-diff", str(REPO / "infra")],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("example", ["ec2", "emr"])
+def test_rendered_root_module_validates(example, mirror, tmp_path, monkeypatch):
+    monkeypatch.setenv("CLUSTERCTL_HOME", str(tmp_path / "home"))
+    spec = load_spec(_example(example, tmp_path))
+    workdir = Workdir(tmp_path / "wd")
+    render(spec, workdir)
+    tf = Terraform(workdir.root / "terraform", mirror=mirror)
+    tf.init()
+    assert tf.validate()["valid"] is True
+
+
+# ---------------------------------------------------------------- checkov
+
+
+def test_checkov_passes_rendered_configurations_with_only_the_documented_skips(checkov, tmp_path):
+    skips = yaml.safe_load(SKIPS.read_text())["skips"]
+    assert skips and all(len(s["reason"]) > 40 for s in skips), "every skip needs a reason"
+    skip_ids = [s["id"] for s in skips]
+    failing_without_skips: set[str] = set()
+    for example in ("ec2", "emr"):
+        spec = parse_spec(yaml.safe_load(_example(example, tmp_path / example).read_text()))
+        workdir = Workdir(tmp_path / example / "wd")
+        render(spec, workdir)
+        tf_dir = workdir.root / "terraform"
+        base = [str(checkov), "-d", str(tf_dir), "--framework", "terraform", "--skip-download", "--quiet",
+                "--compact", "-o", "json"]
+        strict = _checkov_json(subprocess.run(base, capture_output=True, text=True, check=False))
+        failing_without_skips |= {c["check_id"] for c in strict["results"]["failed_checks"]}
+        assert strict["summary"]["resource_count"] > 20, "checkov did not follow the module calls"
+        allowed = _checkov_json(subprocess.run([*base, "--skip-check", ",".join(skip_ids)],
+                                               capture_output=True, text=True, check=False))
+        failed = [(c["check_id"], c["resource"]) for c in allowed["results"]["failed_checks"]]
+        assert failed == [], f"{example}: checkov failures outside the skip list: {failed}"
+        assert allowed["summary"]["passed"] > 80
+    assert set(skip_ids) <= failing_without_skips, f"stale skips: {set(skip_ids) - failing_without_skips}"
+
+
+def _checkov_json(proc: subprocess.CompletedProcess) -> dict:
+    assert proc.stdout.strip(), proc.stderr[-2000:]
+    doc = json.loads(proc.stdout)
+    docs = doc if isinstance(doc, list) else [doc]
+    return next(d for d in docs if d.get("check_type") == "terraform")
+
+
+# ---------------------------------------------------------------- against a moto server
+
+
+@pytest.fixture
+def moto_env(mirror, tmp_path):
+    with moto_endpoint() as url:
+        yield {
+            aws.ENDPOINT_ENV: url,
+            MIRROR_ENV: str(mirror),
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_MAX_ATTEMPTS": "2",  # an unimplemented call fails fast instead of retrying for minutes
+            "CLUSTERCTL_HOME": str(tmp_path / "home"),
+        }
+
+
+def _moto_ami(url: str) -> str:
+    ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=url, aws_access_key_id="testing",
+                       aws_secret_access_key="testing")
+    return ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+
+
+def _boto(service: str, env: dict):
+    return boto3.client(service, region_name=REGION, endpoint_url=env[aws.ENDPOINT_ENV],
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+def test_ec2_cluster_plan_apply_status_destroy_against_moto(moto_env, tmp_path):
+    spec_path = _example("ec2", tmp_path, name="itest", region=REGION, ami_id=_moto_ami(moto_env[aws.ENDPOINT_ENV]))
+
+    proc = run_cli("plan", "--json", "-f", str(spec_path), cwd=tmp_path, env=moto_env)
+    assert proc.returncode == 0, proc.stderr
+    plan = json.loads(proc.stdout)
+    assert plan["summary"]["add"]["aws_instance"] == 6 and plan["summary"]["destroy"] == {}
+    assert plan["summary"]["warnings"] == [] and plan["ssh_cidrs"] == [SSH_FROM]
+    assert plan["hourly_usd"] == pytest.approx(0.224 + 5 * 0.448, rel=1e-6)
+
+    proc = run_cli("up", "--json", "-f", str(spec_path), cwd=tmp_path, env=moto_env)
+    assert proc.returncode == 0, proc.stderr
+    status = json.loads(proc.stdout)
+    assert status["state"] == "running" and status["alive_workers"] == 6
+
+    ec2 = _boto("ec2", moto_env)
+    instances = [i for r in ec2.describe_instances(Filters=[
+        {"Name": f"tag:{aws.CLUSTER_TAG}", "Values": ["itest"]},
+        {"Name": "instance-state-name", "Values": ["running"]}])["Reservations"] for i in r["Instances"]]
+    roles = sorted({t["Key"]: t["Value"] for t in i["Tags"]}[aws.ROLE_TAG] for i in instances)
+    assert roles == ["core"] * 3 + ["master"] + ["task"] * 2
+    for inst in instances:
+        tags = {t["Key"]: t["Value"] for t in inst["Tags"]}
+        assert tags["owner"] == "data-team" and tags[aws.TTL_TAG].endswith("Z")
+        assert inst["MetadataOptions"]["HttpTokens"] == "required"
+        role = tags[aws.ROLE_TAG]
+        assert inst["InstanceType"] == ("m5.xlarge" if role == "master" else "m5.2xlarge")
+        assert ("PublicIpAddress" in inst) == (role == "master"), "only the master gets a public address"
+        assert (inst.get("InstanceLifecycle") == "spot") == (role == "task")
+        volumes = ec2.describe_volumes(VolumeIds=[m["Ebs"]["VolumeId"] for m in inst["BlockDeviceMappings"]])
+        assert volumes["Volumes"] and all(v["Encrypted"] for v in volumes["Volumes"])
+
+    groups = {g["GroupId"] for i in instances for g in [*i["SecurityGroups"], *i["NetworkInterfaces"][0]["Groups"]]}
+    assert len(groups) == 1
+    group_id = groups.pop()
+    rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group_id]}])
+    ingress = [r for r in rules["SecurityGroupRules"] if not r["IsEgress"]]
+    world = {"0.0.0.0/0", "::/0"}
+    assert not [r for r in ingress if r.get("CidrIpv4") in world or r.get("CidrIpv6") in world]
+    ssh = [r for r in ingress if r.get("CidrIpv4")]
+    assert [(r["FromPort"], r["ToPort"], r["CidrIpv4"]) for r in ssh] == [(22, 22, SSH_FROM)]
+    peers = [r for r in ingress if not r.get("CidrIpv4")]
+    assert peers and all(r["ReferencedGroupInfo"]["GroupId"] == group_id for r in peers)
+
+    s3 = _boto("s3", moto_env)
+    bucket = next(b["Name"] for b in s3.list_buckets()["Buckets"] if b["Name"].startswith("clusterctl-itest"))
+    block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    assert all(block.values())
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    assert "Secure" in json.dumps(json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"]))
+
+    proc = run_cli("status", "--json", "-f", str(spec_path), cwd=tmp_path, env=moto_env)
+    assert proc.returncode == 0 and json.loads(proc.stdout)["alive_workers"] == 6
+
+    proc = run_cli("down", "--json", "-f", str(spec_path), cwd=tmp_path, env=moto_env)
+    assert proc.returncode == 0, proc.stderr
+    down = json.loads(proc.stdout)
+    assert sum(".aws_instance." in r for r in down["stopped"]) == 6
+    assert not [r for r in down["stopped"] if ".data." in r or r.startswith("data.")]
+    assert any("no instance" in v for v in down["verified"])
+    left = [i["State"]["Name"] for r in ec2.describe_instances(Filters=[
+        {"Name": f"tag:{aws.CLUSTER_TAG}", "Values": ["itest"]}])["Reservations"] for i in r["Instances"]]
+    assert left and set(left) == {"terminated"}
+    assert not ec2.describe_vpcs(Filters=[{"Name": f"tag:{aws.CLUSTER_TAG}", "Values": ["itest"]}])["Vpcs"]
+    assert s3.head_bucket(Bucket=bucket), "the results bucket is kept by default"
+
+    proc = run_cli("down", "--json", "-f", str(spec_path), cwd=tmp_path, env=moto_env)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["stopped"] == []
+
+    proc = run_cli("down", "--delete-bucket", "--json", "-f", str(spec_path), cwd=tmp_path, env=moto_env)
+    assert proc.returncode == 0, proc.stderr
+    assert not [b for b in s3.list_buckets()["Buckets"] if b["Name"] == bucket]
+
+
+def test_emr_cluster_plan_json(moto_env, tmp_path):
+    spec_path = _example("emr", tmp_path, region=REGION)
+    proc = run_cli("plan", "--json", "-f", str(spec_path), cwd=tmp_path, env=moto_env)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)["summary"]
+    assert summary["add"]["aws_emr_cluster"] == 1 and summary["add"]["aws_emr_instance_group"] == 1
+    assert summary["warnings"] == []
+
+    tf_dir = Path(moto_env["CLUSTERCTL_HOME"]) / "fruits-emr" / "terraform"
+    plan = json.loads(Terraform(tf_dir, mirror=Path(moto_env[MIRROR_ENV])).run("show", "-json", "tfplan"))
+    changes = {rc["address"]: rc["change"] for rc in plan["resource_changes"]}
+    after = {address: change["after"] for address, change in changes.items()}
+    cluster = after["module.cluster.aws_emr_cluster.this"]
+    assert cluster["release_label"] == "emr-7.13.0"
+    assert set(cluster["applications"]) >= {"Hadoop", "Spark"}
+    assert cluster["auto_termination_policy"] == [{"idle_timeout": 30 * 60}]
+    assert cluster["master_instance_group"][0]["instance_type"] == "m5.xlarge"
+    assert cluster["core_instance_group"][0]["instance_count"] == 2
+    assert cluster["core_instance_group"][0]["ebs_config"][0]["size"] == 64
+    assert cluster["security_configuration"] == "fruits-emr-emr"
+    # log_uri and the bootstrap path name the bucket, which is known once it exists.
+    assert changes["module.cluster.aws_emr_cluster.this"]["after_unknown"]["log_uri"] is True
+    bootstrap = after["module.cluster.aws_s3_object.bootstrap"]
+    assert bootstrap["key"] == "clusterctl/fruits-emr/bootstrap/bootstrap.sh"
+    assert bootstrap["server_side_encryption"] == "aws:kms" and "pip install" in bootstrap["content"]
+    assert plan["variables"]["bucket_name"]["value"].startswith("clusterctl-fruits-emr-")
+    configs = {c["Classification"]: c["Properties"] for c in json.loads(cluster["configurations_json"])}
+    assert int(configs["yarn-site"]["yarn.nodemanager.resource.memory-mb"]) == 12288  # EMR's m5.xlarge value
+    assert configs["spark-defaults"]["spark.sql.shuffle.partitions"] == "64"  # the spec's override
+    assert "spark.master" not in configs["spark-defaults"]
+    task = after["module.cluster.aws_emr_instance_group.task[0]"]
+    assert task["instance_count"] == 2 and task["bid_price"] == "OnDemandPrice"
+    # The security configuration embeds the KMS key's ARN, so its JSON is only known at apply time:
+    # check the module's source for IMDSv2 and at-rest encryption instead.
+    assert changes["module.cluster.aws_emr_security_configuration.this"]["after_unknown"]["configuration"] is True
+    source = re.sub(r"\s+", " ", (MODULES / "emr-cluster" / "main.tf").read_text())
+    for setting in ("MinimumInstanceMetadataServiceVersion = 2", "EnableAtRestEncryption = true",
+                    "EnableEbsEncryption = true"):
+        assert setting in source
+
+
+def test_missing_credentials_are_one_line_with_the_fix(moto_env, tmp_path):
+    spec_path = _example("ec2", tmp_path, region=REGION)
+    env = {k: v for k, v in moto_env.items() if not k.startswith("AWS_")}
+    env |= {"AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"), "AWS_CONFIG_FILE": str(tmp_path / "none"),
+            "AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_EC2_METADATA_DISABLED": "true"}
+    proc = run_cli("plan", "-f", str(spec_path), cwd=tmp_path, env=env)
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: AWS rejected or could not find credentials") and "aws configure" in last
+    assert not (Path(env["CLUSTERCTL_HOME"]) / "faces-ec2" / "terraform" / "terraform.tfstate").exists()
