@@ -9,6 +9,7 @@ where one is missing on this machine.
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -44,17 +45,10 @@ def _has_aws_provider(root: Path) -> bool:
 
 @pytest.fixture(scope="module")
 def terraform_bin() -> str:
-    proc = subprocess.run(["terraform", "version", "-json"], capture_output=True, text=True, check=False) \
-        if _which("terraform") else None
-    if proc is None or proc.returncode != 0:
+    if shutil.which("terraform") is None:
         pytest.skip("terraform is not installed on this machine")
+    proc = subprocess.run(["terraform", "version", "-json"], capture_output=True, text=True, check=True)
     return json.loads(proc.stdout)["terraform_version"]
-
-
-def _which(name: str) -> bool:
-    from shutil import which
-
-    return which(name) is not None
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +61,7 @@ def mirror(terraform_bin) -> Path:
 
 
 @pytest.fixture(scope="module")
-def checkov(tmp_path_factory) -> Path:
+def checkov() -> Path:
     """checkov in its own virtualenv (it pins an old boto3), built once per machine."""
     if os.environ.get("CLUSTERCTL_CHECKOV"):
         return Path(os.environ["CLUSTERCTL_CHECKOV"])
@@ -134,6 +128,14 @@ def test_rendered_root_module_validates(example, mirror, tmp_path, monkeypatch):
     workdir = Workdir(tmp_path / "wd")
     render(spec, workdir)
     tf = Terraform(workdir.root / "terraform", mirror=mirror)
+    tf.init()
+    assert tf.validate()["valid"] is True
+
+
+@pytest.mark.parametrize("example", ["ec2", "emr"])
+def test_hand_written_example_roots_validate(example, mirror, tmp_path):
+    shutil.copytree(REPO / "infra", tmp_path / "infra", ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*"))
+    tf = Terraform(tmp_path / "infra" / "examples" / example, mirror=mirror)
     tf.init()
     assert tf.validate()["valid"] is True
 

@@ -1,6 +1,6 @@
 # Example root module: a 1 master + 2 core (+1 spot task) Spark cluster on plain EC2.
-# clusterctl renders an equivalent root module from cluster.yaml; this one is used for
-# terraform validate, checkov and the tests.
+# clusterctl renders an equivalent root module from cluster.yaml; this hand-written one shows how
+# to call the modules without clusterctl, and tests/integration/test_aws_terraform.py validates it.
 
 terraform {
   required_version = ">= 1.5"

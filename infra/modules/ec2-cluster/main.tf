@@ -114,85 +114,47 @@ resource "aws_iam_instance_profile" "node" {
 
 # ---------------------------------------------------------------- instances
 
-resource "aws_instance" "master" {
-  count = 1
-
-  ami                         = local.ami_id
-  instance_type               = var.master.instance_type
-  subnet_id                   = var.subnet_id
-  vpc_security_group_ids      = var.security_group_ids
-  key_name                    = aws_key_pair.this.key_name
-  iam_instance_profile        = aws_iam_instance_profile.node.name
-  associate_public_ip_address = true
-  monitoring                  = true
-  ebs_optimized               = true
-
-  user_data = templatefile("${path.module}/user_data.sh.tftpl", {
-    hostname    = "master"
-    data_gib    = var.master.disk_gib
-    mount_point = local.mount_point
-  })
-  user_data_replace_on_change = true
-
-  metadata_options {
-    http_endpoint               = "enabled"
-    http_tokens                 = "required"
-    http_put_response_hop_limit = 1
-    instance_metadata_tags      = "disabled"
+# One map entry per node, keyed "<role>-<n>" so that shrinking a group only removes its last nodes.
+locals {
+  groups = {
+    master = merge(var.master, { count = 1, market = "on_demand" })
+    core   = var.core
+    task   = var.task
   }
-
-  root_block_device {
-    volume_type           = "gp3"
-    volume_size           = local.root_volume_gib
-    encrypted             = true
-    delete_on_termination = true
-  }
-
-  ebs_block_device {
-    device_name           = local.data_device_name
-    volume_type           = "gp3"
-    volume_size           = var.master.disk_gib
-    encrypted             = true
-    delete_on_termination = true
-  }
-
-  tags = merge(local.base_tags, {
-    Name              = "${var.name}-master-${count.index + 1}"
-    "clusterctl:role" = "master"
-  })
-
-  volume_tags = merge(local.base_tags, {
-    Name              = "${var.name}-master-${count.index + 1}"
-    "clusterctl:role" = "master"
-  })
-
-  lifecycle {
-    ignore_changes = [ami]
-  }
+  nodes = merge([
+    for role, group in local.groups : {
+      for i in range(group.count) : "${role}-${i + 1}" => {
+        role          = role
+        instance_type = group.instance_type
+        disk_gib      = group.disk_gib
+        spot          = group.market == "spot"
+      }
+    }
+  ]...)
 }
 
-resource "aws_instance" "core" {
-  count = var.core.count
+resource "aws_instance" "node" {
+  for_each = local.nodes
 
   ami                         = local.ami_id
-  instance_type               = var.core.instance_type
+  instance_type               = each.value.instance_type
   subnet_id                   = var.subnet_id
   vpc_security_group_ids      = var.security_group_ids
   key_name                    = aws_key_pair.this.key_name
   iam_instance_profile        = aws_iam_instance_profile.node.name
-  associate_public_ip_address = false
+  associate_public_ip_address = each.value.role == "master" # the only SSH entry point
   monitoring                  = true
   ebs_optimized               = true
 
   user_data = templatefile("${path.module}/user_data.sh.tftpl", {
-    hostname    = "core-${count.index + 1}"
-    data_gib    = var.core.disk_gib
+    hostname    = each.value.role == "master" ? "master" : each.key
+    data_gib    = each.value.disk_gib
     mount_point = local.mount_point
   })
   user_data_replace_on_change = true
 
   dynamic "instance_market_options" {
-    for_each = var.core.market == "spot" ? [1] : []
+    for_each = each.value.spot ? [1] : []
 
     content {
       market_type = "spot"
@@ -221,89 +183,19 @@ resource "aws_instance" "core" {
   ebs_block_device {
     device_name           = local.data_device_name
     volume_type           = "gp3"
-    volume_size           = var.core.disk_gib
+    volume_size           = each.value.disk_gib
     encrypted             = true
     delete_on_termination = true
   }
 
   tags = merge(local.base_tags, {
-    Name              = "${var.name}-core-${count.index + 1}"
-    "clusterctl:role" = "core"
+    Name              = "${var.name}-${each.key}"
+    "clusterctl:role" = each.value.role
   })
 
   volume_tags = merge(local.base_tags, {
-    Name              = "${var.name}-core-${count.index + 1}"
-    "clusterctl:role" = "core"
-  })
-
-  lifecycle {
-    ignore_changes = [ami]
-  }
-}
-
-resource "aws_instance" "task" {
-  count = var.task.count
-
-  ami                         = local.ami_id
-  instance_type               = var.task.instance_type
-  subnet_id                   = var.subnet_id
-  vpc_security_group_ids      = var.security_group_ids
-  key_name                    = aws_key_pair.this.key_name
-  iam_instance_profile        = aws_iam_instance_profile.node.name
-  associate_public_ip_address = false
-  monitoring                  = true
-  ebs_optimized               = true
-
-  user_data = templatefile("${path.module}/user_data.sh.tftpl", {
-    hostname    = "task-${count.index + 1}"
-    data_gib    = var.task.disk_gib
-    mount_point = local.mount_point
-  })
-  user_data_replace_on_change = true
-
-  dynamic "instance_market_options" {
-    for_each = var.task.market == "spot" ? [1] : []
-
-    content {
-      market_type = "spot"
-
-      spot_options {
-        instance_interruption_behavior = "terminate"
-        spot_instance_type             = "one-time"
-      }
-    }
-  }
-
-  metadata_options {
-    http_endpoint               = "enabled"
-    http_tokens                 = "required"
-    http_put_response_hop_limit = 1
-    instance_metadata_tags      = "disabled"
-  }
-
-  root_block_device {
-    volume_type           = "gp3"
-    volume_size           = local.root_volume_gib
-    encrypted             = true
-    delete_on_termination = true
-  }
-
-  ebs_block_device {
-    device_name           = local.data_device_name
-    volume_type           = "gp3"
-    volume_size           = var.task.disk_gib
-    encrypted             = true
-    delete_on_termination = true
-  }
-
-  tags = merge(local.base_tags, {
-    Name              = "${var.name}-task-${count.index + 1}"
-    "clusterctl:role" = "task"
-  })
-
-  volume_tags = merge(local.base_tags, {
-    Name              = "${var.name}-task-${count.index + 1}"
-    "clusterctl:role" = "task"
+    Name              = "${var.name}-${each.key}"
+    "clusterctl:role" = each.value.role
   })
 
   lifecycle {
