@@ -116,10 +116,13 @@ class Terraform:
         self.env = {**os.environ, **(env or {}), "TF_IN_AUTOMATION": "1", "TF_CLI_CONFIG_FILE": str(self.rc),
                     "TF_INPUT": "0", "CHECKPOINT_DISABLE": "1"}
 
-    def run(self, *args: str, capture: bool = True) -> str:
+    def _exec(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([self.binary, f"-chdir={self.dir}", *args], env=self.env, capture_output=True,
+                              text=True, check=False)
+
+    def run(self, *args: str) -> str:
         """Run ``terraform -chdir=DIR ARGS``; return stdout or raise TerraformError."""
-        cmd = [self.binary, f"-chdir={self.dir}", *args]
-        proc = subprocess.run(cmd, env=self.env, capture_output=True, text=True, check=False)
+        proc = self._exec(*args)
         if proc.returncode != 0:
             raise TerraformError(f"terraform {args[0]}: {_first_error(proc.stderr or proc.stdout)}")
         return proc.stdout
@@ -129,8 +132,13 @@ class Terraform:
         self.run("init", "-input=false", "-no-color")
 
     def validate(self) -> dict[str, Any]:
-        """``terraform validate -json``; raises when the configuration is invalid."""
-        result = json.loads(self.run("validate", "-json", "-no-color"))
+        """``terraform validate -json``; raises with the first error diagnostic when the configuration is invalid."""
+        # An invalid configuration exits 1 with its diagnostics as JSON on stdout.
+        proc = self._exec("validate", "-json", "-no-color")
+        try:
+            result = json.loads(proc.stdout)
+        except ValueError:
+            raise TerraformError(f"terraform validate: {_first_error(proc.stderr or proc.stdout)}") from None
         if not result.get("valid"):
             diag = next((d for d in result.get("diagnostics", []) if d.get("severity") == "error"), {})
             raise TerraformError(f"terraform validate: {diag.get('summary', 'invalid')} — {diag.get('detail', '')}")

@@ -23,7 +23,7 @@ from clusterctl import aws
 from clusterctl.render import render
 from clusterctl.spec import load_spec, parse_spec
 from clusterctl.state import Workdir
-from clusterctl.terraform import MIRROR_ENV, Terraform
+from clusterctl.terraform import MIRROR_ENV, Terraform, TerraformError
 from tests.conftest import REPO, run_cli
 from tests.support.moto_endpoint import moto_endpoint
 
@@ -130,6 +130,14 @@ def test_rendered_root_module_validates(example, mirror, tmp_path, monkeypatch):
     tf = Terraform(workdir.root / "terraform", mirror=mirror)
     tf.init()
     assert tf.validate()["valid"] is True
+
+
+def test_invalid_configuration_reports_terraform_diagnostic(terraform_bin, tmp_path):
+    (tmp_path / "main.tf").write_text('output "x" {\n  value = aws_instance.missing.id\n}\n')
+    tf = Terraform(tmp_path)
+    tf.init()
+    with pytest.raises(TerraformError, match=r"terraform validate: Reference to undeclared resource — .*missing"):
+        tf.validate()
 
 
 @pytest.mark.parametrize("example", ["ec2", "emr"])
