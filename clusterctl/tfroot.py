@@ -152,7 +152,7 @@ def root_module_json(spec: ClusterSpec, settings: dict[str, dict[str, Setting]])
 def copy_modules(spec: ClusterSpec, workdir_root: Path) -> list[Path]:
     """Copy the modules the root module calls into ``<workdir>/terraform/modules``; return the files."""
     modules_dir = workdir_root / TF_DIR / "modules"
-    wanted = ("network", "storage", "ec2-cluster" if spec.provider == "ec2" else "emr-cluster")
+    wanted = ("network", "storage", "node-iam", "ec2-cluster" if spec.provider == "ec2" else "emr-cluster")
     if modules_dir.exists():
         shutil.rmtree(modules_dir)
     written: list[Path] = []

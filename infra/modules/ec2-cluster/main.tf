@@ -1,5 +1,3 @@
-data "aws_partition" "current" {}
-
 # Latest official Debian 12 (bookworm) amd64 image; only looked up when no AMI is given.
 data "aws_ami" "debian" {
   count = var.ami_id == null ? 1 : 0
@@ -31,9 +29,6 @@ data "aws_ami" "debian" {
 locals {
   ami_id = var.ami_id != null ? var.ami_id : data.aws_ami.debian[0].id
 
-  prefix     = trimsuffix(trimprefix(var.bucket_prefix, "/"), "/")
-  bucket_arn = "arn:${data.aws_partition.current.partition}:s3:::${var.bucket_name}"
-
   root_volume_gib  = 20
   data_device_name = "/dev/sdf"
   mount_point      = "/mnt/clusterctl"
@@ -53,63 +48,14 @@ resource "aws_key_pair" "this" {
 
 # ---------------------------------------------------------------- IAM (least privilege)
 
-data "aws_iam_policy_document" "assume_ec2" {
-  statement {
-    effect  = "Allow"
-    actions = ["sts:AssumeRole"]
+module "node_iam" {
+  source = "../node-iam"
 
-    principals {
-      type        = "Service"
-      identifiers = ["ec2.amazonaws.com"]
-    }
-  }
-}
-
-resource "aws_iam_role" "node" {
-  name               = "${var.name}-node"
-  description        = "clusterctl ${var.name}: EC2 nodes, access to s3://${var.bucket_name}/${local.prefix}/ only"
-  assume_role_policy = data.aws_iam_policy_document.assume_ec2.json
-
-  tags = local.base_tags
-}
-
-data "aws_iam_policy_document" "bucket_prefix" {
-  statement {
-    sid       = "ListClusterPrefix"
-    effect    = "Allow"
-    actions   = ["s3:ListBucket"]
-    resources = [local.bucket_arn]
-
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = ["${local.prefix}/*"]
-    }
-  }
-
-  statement {
-    sid    = "ReadWriteClusterPrefix"
-    effect = "Allow"
-    actions = [
-      "s3:GetObject",
-      "s3:PutObject",
-      "s3:DeleteObject",
-    ]
-    resources = ["${local.bucket_arn}/${local.prefix}/*"]
-  }
-}
-
-resource "aws_iam_role_policy" "bucket_prefix" {
-  name   = "${var.name}-bucket-prefix"
-  role   = aws_iam_role.node.id
-  policy = data.aws_iam_policy_document.bucket_prefix.json
-}
-
-resource "aws_iam_instance_profile" "node" {
-  name = "${var.name}-node"
-  role = aws_iam_role.node.name
-
-  tags = local.base_tags
+  name          = "${var.name}-node"
+  purpose       = "clusterctl ${var.name}: EC2 nodes"
+  bucket_name   = var.bucket_name
+  bucket_prefix = var.bucket_prefix
+  tags          = local.base_tags
 }
 
 # ---------------------------------------------------------------- instances
@@ -141,7 +87,7 @@ resource "aws_instance" "node" {
   subnet_id                   = var.subnet_id
   vpc_security_group_ids      = var.security_group_ids
   key_name                    = aws_key_pair.this.key_name
-  iam_instance_profile        = aws_iam_instance_profile.node.name
+  iam_instance_profile        = module.node_iam.instance_profile_name
   associate_public_ip_address = each.value.role == "master" # the only SSH entry point
   monitoring                  = true
   ebs_optimized               = true

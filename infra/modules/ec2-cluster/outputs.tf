@@ -27,10 +27,10 @@ output "instance_ids" {
 
 output "instance_profile_name" {
   description = "Name of the nodes' IAM instance profile."
-  value       = aws_iam_instance_profile.node.name
+  value       = module.node_iam.instance_profile_name
 }
 
 output "role_arn" {
   description = "ARN of the nodes' IAM role."
-  value       = aws_iam_role.node.arn
+  value       = module.node_iam.role_arn
 }

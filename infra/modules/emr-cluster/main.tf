@@ -7,7 +7,6 @@ locals {
   account_id = data.aws_caller_identity.current.account_id
 
   prefix        = trimsuffix(trimprefix(var.bucket_prefix, "/"), "/")
-  bucket_arn    = "arn:${local.partition}:s3:::${var.bucket_name}"
   bootstrap_key = "${local.prefix}/bootstrap/bootstrap.sh"
   log_uri       = "s3://${var.bucket_name}/${local.prefix}/logs/emr/"
 
@@ -71,7 +70,7 @@ data "aws_iam_policy_document" "service_pass_role" {
     sid       = "PassClusterInstanceRole"
     effect    = "Allow"
     actions   = ["iam:PassRole"]
-    resources = [aws_iam_role.node.arn]
+    resources = [module.node_iam.role_arn]
 
     condition {
       test     = "StringEquals"
@@ -89,64 +88,14 @@ resource "aws_iam_role_policy" "service_pass_role" {
 
 # ---------------------------------------------------------------- IAM: node (EC2 instance profile) role
 
-data "aws_iam_policy_document" "assume_ec2" {
-  statement {
-    effect  = "Allow"
-    actions = ["sts:AssumeRole"]
+module "node_iam" {
+  source = "../node-iam"
 
-    principals {
-      type        = "Service"
-      identifiers = ["ec2.amazonaws.com"]
-    }
-  }
-}
-
-resource "aws_iam_role" "node" {
-  name               = "${var.name}-emr-node"
-  description        = "clusterctl ${var.name}: EMR nodes, access to s3://${var.bucket_name}/${local.prefix}/ only"
-  assume_role_policy = data.aws_iam_policy_document.assume_ec2.json
-
-  tags = local.base_tags
-}
-
-data "aws_iam_policy_document" "bucket_prefix" {
-  statement {
-    sid       = "ListClusterPrefix"
-    effect    = "Allow"
-    actions   = ["s3:ListBucket"]
-    resources = [local.bucket_arn]
-
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = ["${local.prefix}/*"]
-    }
-  }
-
-  # Data, the bootstrap script and the EMR logs (log_uri) all live below the prefix.
-  statement {
-    sid    = "ReadWriteClusterPrefix"
-    effect = "Allow"
-    actions = [
-      "s3:GetObject",
-      "s3:PutObject",
-      "s3:DeleteObject",
-    ]
-    resources = ["${local.bucket_arn}/${local.prefix}/*"]
-  }
-}
-
-resource "aws_iam_role_policy" "bucket_prefix" {
-  name   = "${var.name}-emr-bucket-prefix"
-  role   = aws_iam_role.node.id
-  policy = data.aws_iam_policy_document.bucket_prefix.json
-}
-
-resource "aws_iam_instance_profile" "node" {
-  name = "${var.name}-emr-node"
-  role = aws_iam_role.node.name
-
-  tags = local.base_tags
+  name          = "${var.name}-emr-node"
+  purpose       = "clusterctl ${var.name}: EMR nodes"
+  bucket_name   = var.bucket_name
+  bucket_prefix = var.bucket_prefix # data, the bootstrap script and the EMR logs (log_uri) all live below it
+  tags          = local.base_tags
 }
 
 # ---------------------------------------------------------------- KMS key for local-disk (and EBS) encryption
@@ -170,7 +119,7 @@ resource "aws_kms_key" "this" {
       {
         Sid       = "ClusterUse"
         Effect    = "Allow"
-        Principal = { AWS = [aws_iam_role.node.arn, aws_iam_role.service.arn] }
+        Principal = { AWS = [module.node_iam.role_arn, aws_iam_role.service.arn] }
         Action = [
           "kms:Encrypt",
           "kms:Decrypt",
@@ -184,7 +133,7 @@ resource "aws_kms_key" "this" {
         # EBS encryption of the EMR-launched volumes works through grants created by the service role.
         Sid       = "ClusterGrantsForEbs"
         Effect    = "Allow"
-        Principal = { AWS = [aws_iam_role.node.arn, aws_iam_role.service.arn] }
+        Principal = { AWS = [module.node_iam.role_arn, aws_iam_role.service.arn] }
         Action = [
           "kms:CreateGrant",
           "kms:ListGrants",
@@ -297,7 +246,7 @@ resource "aws_emr_cluster" "this" {
   ec2_attributes {
     subnet_id                         = var.subnet_id
     key_name                          = aws_key_pair.this.key_name
-    instance_profile                  = aws_iam_instance_profile.node.arn
+    instance_profile                  = module.node_iam.instance_profile_arn
     emr_managed_master_security_group = aws_security_group.master.id
     emr_managed_slave_security_group  = aws_security_group.slave.id
     additional_master_security_groups = local.additional_sgs
@@ -340,7 +289,7 @@ resource "aws_emr_cluster" "this" {
   depends_on = [
     aws_iam_role_policy_attachment.service,
     aws_iam_role_policy.service_pass_role,
-    aws_iam_role_policy.bucket_prefix,
+    module.node_iam,
   ]
 }
 
