@@ -183,8 +183,14 @@ def build_settings(spec: ClusterSpec, sizing: Sizing, workdir: Path) -> dict[str
     spark.computed("spark.sql.shuffle.partitions", sizing.shuffle_partitions.value, sizing.shuffle_partitions.rule)
     spark.fixed("spark.dynamicAllocation.enabled", False, "executors are sized to fill the cluster")
     spark.fixed("spark.sql.execution.arrow.pyspark.enabled", True, "Arrow between JVM and Python workers")
-    spark.computed("spark.executorEnv.OMP_NUM_THREADS", 1,
-                   "one thread per task core (spark.task.cpus = 1): no oversubscription")
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        spark.computed(f"spark.executorEnv.{var}", 1,
+                       "one thread per task core (spark.task.cpus = 1): no oversubscription")
+    # glibc serves allocations > 32 MB with fresh mmaps and page-faults them in on every CNN batch;
+    # keeping them on the heap made EfficientNet-Lite0 inference ~4x faster here (47 -> 11-14 ms/img).
+    heap_only = "CNN batches reuse heap memory instead of page-faulting a fresh mmap per tensor (~4x faster)"
+    spark.fixed("spark.executorEnv.MALLOC_MMAP_MAX_", 0, heap_only)
+    spark.fixed("spark.executorEnv.MALLOC_TRIM_THRESHOLD_", 17179869184, heap_only)
     python, why = {
         "local": (sys.executable, "this Python (same as the driver's)"),
         "ec2": (NODE_PYTHON, "the nodes' workload virtualenv"),

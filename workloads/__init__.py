@@ -6,5 +6,6 @@ and never imports clusterctl, so it runs unchanged on any cluster.
 
 WORKLOADS: dict[str, str] = {
     "census": "image_census",
+    "fruits": "fruits_features",
     "pi": "spark_pi",
 }

@@ -1,5 +1,7 @@
-"""Helpers shared by the workloads: reading images from any Hadoop URI, labels from paths."""
+"""Helpers shared by the workloads: images from any Hadoop URI, labels from paths, results back out."""
 
+import os
+from pathlib import Path
 from urllib.parse import unquote
 
 from pyspark.sql import DataFrame, SparkSession
@@ -12,8 +14,6 @@ def to_hadoop_uri(path_or_uri: str) -> str:
     """A local path becomes ``file://``; URIs (file:, hdfs:, s3:, s3a:) pass unchanged."""
     if "://" in path_or_uri or path_or_uri.startswith("file:"):
         return path_or_uri
-    import os
-
     return "file://" + os.path.abspath(path_or_uri)
 
 
@@ -30,3 +30,14 @@ def read_images(spark: SparkSession, uri: str, glob: str = IMAGE_GLOB) -> DataFr
     )
     label = F.element_at(F.split(F.col("path"), "/"), -2)
     return df.select("path", F.udf(unquote, "string")(label).alias("label"), "content", "length")
+
+
+def copy_to_uri(spark: SparkSession, files: list[Path], dest_uri: str) -> None:
+    """Copy local driver-side files into the directory ``dest_uri`` (file:, hdfs:, s3a:, EMRFS s3:)."""
+    jvm = spark.sparkContext._jvm
+    hpath = jvm.org.apache.hadoop.fs.Path
+    dest = hpath(to_hadoop_uri(dest_uri))
+    fs = dest.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    fs.mkdirs(dest)
+    for f in files:
+        fs.copyFromLocalFile(False, True, hpath(f.resolve().as_uri()), hpath(dest, f.name))

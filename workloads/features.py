@@ -1,0 +1,78 @@
+"""Decode + resize image bytes and run a backend over them in batches, with the model cached per process.
+
+Shared by the Spark job (inside executors' Python workers, which Spark reuses across tasks, so a
+model is loaded once per worker process) and by the plain single-process baseline.
+"""
+
+import io
+import time
+from collections import Counter
+from collections.abc import Iterable
+
+import numpy as np
+
+from workloads.backends import Extractor, get_backend
+
+_MODELS: dict[tuple[str, str | None, int], Extractor] = {}
+
+
+def extractor(model: str, weights: str | None, threads: int, seconds: Counter | None = None) -> Extractor:
+    """The loaded model for (model, weights, threads), loading it on first use in this process.
+
+    Time spent loading is added to ``seconds["load"]``.
+    """
+    key = (model, weights, threads)
+    if key not in _MODELS:
+        start = time.perf_counter()
+        _MODELS[key] = get_backend(model).load(weights, threads)
+        if seconds is not None:
+            seconds["load"] += time.perf_counter() - start
+    return _MODELS[key]
+
+
+def decode(blob: bytes, size: int) -> np.ndarray:
+    """Image bytes → size×size×3 uint8 RGB (bilinear resize). Raises on undecodable input."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(blob)) as img:
+        img.draft("RGB", (size, size))  # JPEG: let libjpeg downscale large images while decoding
+        rgb = img.convert("RGB")
+        if rgb.size != (size, size):
+            rgb = rgb.resize((size, size), Image.BILINEAR)
+        return np.asarray(rgb, dtype=np.uint8)
+
+
+def featurize(blobs: Iterable[bytes], model: str, weights: str | None, threads: int, batch_size: int,
+              seconds: Counter | None = None) -> list[tuple[np.ndarray | None, str | None]]:
+    """(features, None) per decodable image and (None, "Error: reason") per bad one, in input order.
+
+    Seconds spent loading the model, decoding and in inference are added to ``seconds`` (load,
+    decode, inference) when given.
+    """
+    seconds = Counter() if seconds is None else seconds
+    extract = extractor(model, weights, threads, seconds)
+    size = get_backend(model).input_size
+    pending: list[tuple[int, np.ndarray]] = []
+    results: list[tuple[np.ndarray | None, str | None]] = []
+
+    def flush() -> None:
+        start = time.perf_counter()
+        feats = extract(np.stack([img for _, img in pending]))
+        seconds["inference"] += time.perf_counter() - start
+        for (slot, _), vec in zip(pending, feats, strict=True):
+            results[slot] = (vec, None)
+        pending.clear()
+
+    for blob in blobs:
+        results.append((None, None))
+        start = time.perf_counter()
+        try:
+            pending.append((len(results) - 1, decode(blob, size)))
+        except Exception as exc:  # any decoder failure is a per-image error, never a job failure
+            results[-1] = (None, f"{type(exc).__name__}: {exc}"[:300])
+        seconds["decode"] += time.perf_counter() - start
+        if len(pending) == batch_size:
+            flush()
+    if pending:
+        flush()
+    return results

@@ -1,0 +1,198 @@
+"""Fruits pipeline: pretrained-CNN image features → StandardScaler + PCA(k) → parquet, summary and plots.
+
+    spark-submit workloads/fruits_features.py --input URI --output URI [--model efficientnet_lite0] [--k 300]
+
+Reads every image under --input (recursive; label = parent folder), extracts features in the
+executors with an iterator pandas UDF (model loaded once per Python worker, batched, one thread per
+task core), fits a pyspark.ml Pipeline (StandardScaler + PCA) and writes under --output:
+``features/`` (parquet partitioned by label: path, label, features, pca, error), ``pipeline/`` (the
+fitted Pipeline), ``summary.json``, ``pca_2d.png``, ``tsne.png`` and ``explained_variance.png``.
+Undecodable files become rows with an error and no features. Prints the summary as one JSON line.
+"""
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pyspark import StorageLevel, TaskContext
+from pyspark.ml import Pipeline
+from pyspark.ml.feature import PCA, StandardScaler
+from pyspark.ml.functions import array_to_vector, vector_to_array
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from workloads.backends import BACKENDS, DEFAULT_BACKEND, WeightsNotFound, get_backend
+from workloads.common import IMAGE_GLOB, copy_to_uri, read_images
+from workloads.features import featurize
+from workloads.fruits_report import nn_same_label_rate, write_plots
+
+FEATURES_SCHEMA = "path string, label string, features array<float>, error string"
+MAX_FAILURES_LISTED = 50
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Command-line options of the job."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--input", required=True, help="directory or Hadoop URI of images, one sub-folder per class")
+    p.add_argument("--output", required=True, help="directory or Hadoop URI for the results (overwritten)")
+    p.add_argument("--model", default=DEFAULT_BACKEND, choices=sorted(BACKENDS), help="feature extractor")
+    p.add_argument("--weights", help="weights file of the model (default: the backend's own location)")
+    p.add_argument("--k", type=int, default=300, help="principal components (capped at min(images, dim))")
+    p.add_argument("--batch-size", type=int, default=32, help="images per inference batch")
+    p.add_argument("--glob", default=IMAGE_GLOB, help="file name filter")
+    p.add_argument("--plot-sample", type=int, default=5000, help="images collected for the plots")
+    p.add_argument("--tsne-sample", type=int, default=1000, help="images in the t-SNE plot")
+    p.add_argument("--seed", type=int, default=42)
+    args = p.parse_args(argv)
+    if args.k < 1 or args.batch_size < 1:
+        p.error("--k and --batch-size must be at least 1")
+    return args
+
+
+PROFILED = ("load", "decode", "inference")
+
+
+def _featurize_partitions(model: str, weights: str | None, batch_size: int, accumulators: dict):
+    def run(batches):
+        threads = TaskContext.get().cpus() if TaskContext.get() else 1
+        for pdf in batches:
+            seconds: Counter = Counter()
+            rows = featurize(pdf["content"], model, weights, threads, batch_size, seconds)
+            for key in PROFILED:
+                accumulators[key].add(seconds[key])
+            yield pd.DataFrame({
+                "path": pdf["path"],
+                "label": pdf["label"],
+                "features": [None if vec is None else vec for vec, _ in rows],
+                "error": [err for _, err in rows],
+            })
+
+    return run
+
+
+def _executor_cores(spark: SparkSession) -> int:
+    """Task slots of the executors now registered (the driver is not one of them)."""
+    sc = spark.sparkContext
+    executors = sc._jsc.sc().getExecutorMemoryStatus().size() - 1
+    return max(1, executors * int(sc.getConf().get("spark.executor.cores", "1"))
+               // int(sc.getConf().get("spark.task.cpus", "1")))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the pipeline; return the process exit code."""
+    args = parse_args(argv)
+    backend = get_backend(args.model)
+    try:
+        backend.resolve_weights(args.weights)  # fail before starting executors, not in every task
+    except WeightsNotFound as exc:
+        print(f"fruits_features: {exc}", file=sys.stderr)
+        return 2
+
+    spark = SparkSession.builder.appName("fruits-features").getOrCreate()
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(args.batch_size * 4))
+    timings: dict[str, float] = {}
+    clock = time.monotonic()
+
+    def phase(name: str) -> None:
+        nonlocal clock
+        now = time.monotonic()
+        timings[name] = round(now - clock, 3)
+        clock = now
+
+    images = read_images(spark, args.input, args.glob)
+    files = len(images.inputFiles())
+    phase("list_s")
+    if files == 0:
+        print(f"fruits_features: no files matching {args.glob} under {args.input}", file=sys.stderr)
+        spark.stop()
+        return 2
+
+    accumulators = {key: spark.sparkContext.accumulator(0.0) for key in PROFILED}
+    udf = _featurize_partitions(args.model, args.weights, args.batch_size, accumulators)
+    feats = images.mapInPandas(udf, FEATURES_SCHEMA)
+    feats = feats.persist(StorageLevel.MEMORY_AND_DISK)
+    counts = {row["ok"]: row["n"] for row in feats.groupBy((F.col("error").isNull()).alias("ok"))
+              .agg(F.count("*").alias("n")).collect()}
+    n_ok, n_failed = counts.get(True, 0), counts.get(False, 0)
+    phase("features_s")
+    failures = [{"path": r["path"], "error": r["error"]}
+                for r in feats.where(F.col("error").isNotNull()).select("path", "error")
+                .orderBy("path").limit(MAX_FAILURES_LISTED).collect()]
+    if n_ok == 0:
+        print(f"fruits_features: none of the {files} files under {args.input} could be decoded "
+              f"(first: {failures[0]['path']}: {failures[0]['error']})", file=sys.stderr)
+        spark.stop()
+        return 2
+
+    k = min(args.k, n_ok, backend.dim)
+    warnings = []
+    if k < args.k:
+        warnings.append(f"--k {args.k} capped at {k} = min(decoded images {n_ok}, feature dim {backend.dim})")
+        print(f"fruits_features: warning: {warnings[-1]}", file=sys.stderr)
+    ok = feats.where(F.col("error").isNull()).withColumn("vec", array_to_vector("features"))
+    pipeline = Pipeline(stages=[
+        StandardScaler(inputCol="vec", outputCol="scaled", withMean=True, withStd=True),
+        PCA(k=k, inputCol="scaled", outputCol="pca_vec"),
+    ]).fit(ok)
+    variance = np.asarray(pipeline.stages[-1].explainedVariance.toArray())
+    phase("fit_s")
+
+    out = args.output.rstrip("/")
+    projected = pipeline.transform(ok).select("path", "label", "features",
+                                              vector_to_array("pca_vec", "float32").alias("pca"), "error")
+    bad = feats.where(F.col("error").isNotNull()).select(
+        "path", "label", "features", F.lit(None).cast("array<float>").alias("pca"), "error")
+    projected.unionByName(bad).write.mode("overwrite").partitionBy("label").parquet(f"{out}/features")
+    pipeline.write().overwrite().save(f"{out}/pipeline")
+    phase("write_s")
+
+    fraction = min(1.0, args.plot_sample / n_ok)
+    sample = projected.select("label", "pca").sample(fraction=fraction, seed=args.seed).toPandas()
+    labels = sample["label"].to_numpy()
+    points = np.stack(sample["pca"].to_numpy()) if len(sample) else np.zeros((0, k), np.float32)
+    cores = _executor_cores(spark)
+    summary = {
+        "input": args.input,
+        "output": out,
+        "model": {"name": backend.name, "framework": backend.framework, "dim": backend.dim,
+                  "input_size": backend.input_size, "batch_size": args.batch_size},
+        "files": files,
+        "images": n_ok,
+        "failed": n_failed,
+        "failures": failures,
+        "classes": feats.select("label").distinct().count(),
+        "k_requested": args.k,
+        "k": k,
+        "explained_variance_at_k": round(float(variance.sum()), 6),
+        "explained_variance_curve": [round(float(v), 6) for v in np.cumsum(variance)],
+        "nn_same_label_rate": round(nn_same_label_rate(labels, points), 4),
+        "plot_sample": len(sample),
+        "executor_cores": cores,
+        # summed over all tasks: where the executors' core-seconds of the features phase went
+        "features_core_seconds": {key: round(acc.value, 3) for key, acc in accumulators.items()}
+        | {"total": round(timings["features_s"] * cores, 3)},
+        "warnings": warnings,
+    }
+    feats.unpersist()
+    with tempfile.TemporaryDirectory(prefix="fruits-report-") as tmp:
+        plots = write_plots(labels, points, variance, Path(tmp), args.tsne_sample, args.seed)
+        phase("plots_s")
+        summary["plots"] = {name: f"{out}/{fname}" for name, fname in plots.items()}
+        summary["timings"] = timings | {"total_s": round(sum(timings.values()), 3)}
+        summary["images_per_s_features"] = round(n_ok / max(timings["features_s"], 1e-9), 2)
+        summary["images_per_s_per_core"] = round(summary["images_per_s_features"] / cores, 2)
+        (Path(tmp) / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        copy_to_uri(spark, sorted(Path(tmp).iterdir()), out)
+    print(json.dumps({key: v for key, v in summary.items() if key not in ("explained_variance_curve", "failures")}))
+    spark.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

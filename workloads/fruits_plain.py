@@ -1,0 +1,121 @@
+"""The fruits pipeline as a plain single-process, single-thread Python run: the benchmark's baseline.
+
+    python -m workloads.fruits_plain --input DIR --output DIR [--model efficientnet_lite0] [--k 300]
+
+Same model code, decoding, batching and plots as the Spark job (workloads.features,
+workloads.fruits_report); StandardScaler + PCA with numpy instead of pyspark.ml; parquet with
+pyarrow. Local directories only. Prints the same kind of one-line JSON summary.
+"""
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from workloads.backends import BACKENDS, DEFAULT_BACKEND, get_backend
+from workloads.features import featurize
+from workloads.fruits_report import nn_same_label_rate, write_plots
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
+
+
+def _scaler_pca(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Standardise columns (sample std, like Spark's StandardScaler) and project on the top-k PCs.
+
+    Returns the projection and the explained-variance ratio of each kept component.
+    """
+    std = x.std(axis=0, ddof=1)
+    z = (x - x.mean(axis=0)) / np.where(std > 0, std, 1.0)
+    _, s, vt = np.linalg.svd(z, full_matrices=False)
+    var = s**2
+    return z @ vt[:k].T, var[:k] / var.sum()
+
+
+def _list_array(matrix: np.ndarray) -> pa.Array:
+    """Rows of a 2-D float32 matrix as an Arrow list<float> column (no Python floats in between)."""
+    offsets = np.arange(0, matrix.size + 1, matrix.shape[1], dtype=np.int32)
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(matrix.ravel()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the baseline; return the process exit code."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--input", required=True, type=Path)
+    p.add_argument("--output", required=True, type=Path)
+    p.add_argument("--model", default=DEFAULT_BACKEND, choices=sorted(BACKENDS))
+    p.add_argument("--weights")
+    p.add_argument("--k", type=int, default=300)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--plot-sample", type=int, default=5000)
+    p.add_argument("--tsne-sample", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=42)
+    args = p.parse_args(argv)
+    backend = get_backend(args.model)
+    timings: dict[str, float] = {}
+    clock = time.monotonic()
+
+    def phase(name: str) -> None:
+        nonlocal clock
+        now = time.monotonic()
+        timings[name] = round(now - clock, 3)
+        clock = now
+
+    files = sorted(f for f in args.input.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+    phase("list_s")
+    if not files:
+        print(f"fruits_plain: no images under {args.input}", file=sys.stderr)
+        return 2
+    seconds: Counter = Counter()
+    rows = featurize((f.read_bytes() for f in files), args.model, args.weights, 1, args.batch_size, seconds)
+    phase("features_s")
+    ok = [i for i, (vec, _) in enumerate(rows) if vec is not None]
+    if not ok:
+        print(f"fruits_plain: none of the {len(files)} files could be decoded", file=sys.stderr)
+        return 2
+    x = np.stack([rows[i][0] for i in ok]).astype(np.float64)
+    k = min(args.k, len(ok), backend.dim)
+    pca, ratio = _scaler_pca(x, k)
+    phase("fit_s")
+
+    labels = np.array([files[i].parent.name for i in ok])
+    table = pa.table({
+        "path": [files[i].resolve().as_uri() for i in ok],
+        "features": _list_array(x.astype(np.float32)),
+        "pca": _list_array(pca.astype(np.float32)),
+        "label": labels,
+    })
+    args.output.mkdir(parents=True, exist_ok=True)
+    pq.write_to_dataset(table, args.output / "features", partition_cols=["label"],
+                        existing_data_behavior="delete_matching")
+    phase("write_s")
+
+    rng = np.random.default_rng(args.seed)
+    idx = rng.choice(len(ok), size=min(args.plot_sample, len(ok)), replace=False)
+    plots = write_plots(labels[idx], pca[idx].astype(np.float32), ratio, args.output, args.tsne_sample, args.seed)
+    phase("plots_s")
+    summary = {
+        "files": len(files),
+        "images": len(ok),
+        "failed": len(files) - len(ok),
+        "classes": len(set(labels.tolist())),
+        "k": k,
+        "explained_variance_at_k": round(float(ratio.sum()), 6),
+        "nn_same_label_rate": round(nn_same_label_rate(labels[idx], pca[idx].astype(np.float32)), 4),
+        "features_core_seconds": {key: round(seconds[key], 3) for key in ("load", "decode", "inference")},
+        "plots": {name: str(args.output / fname) for name, fname in plots.items()},
+        "timings": timings | {"total_s": round(sum(timings.values()), 3)},
+        "images_per_s_features": round(len(ok) / max(timings["features_s"], 1e-9), 2),
+    }
+    (args.output / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
