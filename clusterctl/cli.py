@@ -484,6 +484,35 @@ def bench_startup(repeats: int, workers: int, out_dir: Path, as_json: bool) -> N
         out.print(Path(result["markdown"]).read_text(), highlight=False, markup=False)
 
 
+@bench.command("fruits")
+@click.option("--data", type=click.Path(path_type=Path), default=Path("../shared/data/fruits-360/Test"),
+              show_default=True, help="Image folder, one sub-folder per class.")
+@click.option("--repeats", default=3, show_default=True, type=click.IntRange(1, 20),
+              help="Interleaved repeats of the subset comparison.")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 8))
+@click.option("--k", default=300, show_default=True, type=click.IntRange(1, 4096), help="PCA components.")
+@click.option("--skip-full", is_flag=True, help="Only the subset comparison, not the whole folder.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("benchmarks"), show_default=True)
+@JSON_OPTION
+def bench_fruits(data: Path, repeats: int, workers: int, k: int, skip_full: bool, out_dir: Path,
+                 as_json: bool) -> None:
+    """Fruits pipeline through `submit` vs a plain single-process run of the same model on the same images:
+    a 32-class x 10-image subset end to end, then the whole folder's images/s per core.
+
+    \b
+    Example:
+      clusterctl bench fruits --data ../shared/data/fruits-360/Test --repeats 3
+    """
+    from clusterctl.bench_fruits import run_fruits_bench
+
+    with _progress() as report:
+        result = run_fruits_bench(data, out_dir, repeats, workers, not skip_full, k, report)
+    if as_json:
+        _emit_json(result)
+    else:
+        out.print(Path(result["markdown"]).read_text(), highlight=False, markup=False)
+
+
 def main() -> None:
     """Console-script entry point: one-line errors and meaningful exit codes."""
     try:

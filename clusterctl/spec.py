@@ -189,9 +189,12 @@ class LocalSettings(_Strict):
 
 
 class Tuning(_Strict):
-    """Start-up tuning. ``fast_jvm_start`` runs daemons and drivers with the C1 JIT only."""
+    """JVM tuning. ``fast_jvm_start`` runs daemons and drivers with the C1 JIT only;
+    ``python_bound_executors`` does the same (plus serial GC) for executors, whose Python workers
+    do the heavy lifting in image workloads."""
 
     fast_jvm_start: bool = True
+    python_bound_executors: bool = True
 
 
 class ClusterSpec(_Strict):

@@ -1,5 +1,6 @@
 """Helpers shared by the workloads: images from any Hadoop URI, labels from paths, results back out."""
 
+import math
 import os
 from pathlib import Path
 from urllib.parse import unquote
@@ -41,3 +42,27 @@ def copy_to_uri(spark: SparkSession, files: list[Path], dest_uri: str) -> None:
     fs.mkdirs(dest)
     for f in files:
         fs.copyFromLocalFile(False, True, hpath(f.resolve().as_uri()), hpath(dest, f.name))
+
+
+def task_slots(spark: SparkSession) -> int:
+    """Tasks the cluster runs at once: executor instances x cores per executor / cores per task."""
+    conf = spark.sparkContext.getConf()
+    instances = conf.get("spark.executor.instances")
+    if instances is None:
+        return spark.sparkContext.defaultParallelism
+    return max(1, int(instances) * int(conf.get("spark.executor.cores", "1")) // int(conf.get("spark.task.cpus", "1")))
+
+
+def spread_files(spark: SparkSession, n_files: int, slots: int, min_files_per_task: int = 500) -> int:
+    """Make the session's next file scans give a whole number of waves of ``slots`` tasks (1 to 4 waves,
+    at least ``min_files_per_task`` files per task when there are enough). Returns the target task count.
+
+    Each task starts a Python worker that loads the model, and Spark's default packing (128 MB,
+    each file costed at +4 MB) gives ~30 small images per task: a model load per 30 images. Files
+    are costed alike (image sizes are small next to the open cost), so tasks get similar counts.
+    """
+    waves = min(4, max(1, math.ceil(n_files / (min_files_per_task * slots))))
+    target = slots * waves
+    spark.conf.set("spark.sql.files.minPartitionNum", str(target))
+    spark.conf.set("spark.sql.files.maxPartitionBytes", str(2**40))  # the split size then comes from the target
+    return target

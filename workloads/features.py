@@ -7,12 +7,13 @@ model is loaded once per worker process) and by the plain single-process baselin
 import io
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
 from workloads.backends import Extractor, get_backend
 
+PROFILED = ("load", "decode", "inference")
 _MODELS: dict[tuple[str, str | None, int], Extractor] = {}
 
 
@@ -76,3 +77,27 @@ def featurize(blobs: Iterable[bytes], model: str, weights: str | None, threads: 
     if pending:
         flush()
     return results
+
+
+def featurize_partitions(model: str, weights: str | None, batch_size: int, accumulators: dict) -> Callable:
+    """The ``mapInPandas`` function: (path, label, content) batches → (path, label, features, error).
+
+    Runs in the executors' Python workers with one intra-op thread per task core; adds the seconds
+    spent per PROFILED step to the matching Spark accumulator. Lives here, not in the job's module,
+    so unpickling it in a worker does not import pyspark.ml.
+    """
+
+    def run(batches: Iterator) -> Iterator:
+        import pandas as pd
+        from pyspark import TaskContext
+
+        threads = TaskContext.get().cpus() if TaskContext.get() else 1
+        for pdf in batches:
+            seconds: Counter = Counter()
+            rows = featurize(pdf["content"], model, weights, threads, batch_size, seconds)
+            for key in PROFILED:
+                accumulators[key].add(seconds[key])
+            yield pd.DataFrame({"path": pdf["path"], "label": pdf["label"],
+                                "features": [vec for vec, _ in rows], "error": [err for _, err in rows]})
+
+    return run

@@ -15,12 +15,11 @@ import json
 import sys
 import tempfile
 import time
-from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
-from pyspark import StorageLevel, TaskContext
+from pyspark import StorageLevel
 from pyspark.ml import Pipeline
 from pyspark.ml.feature import PCA, StandardScaler
 from pyspark.ml.functions import array_to_vector, vector_to_array
@@ -28,8 +27,8 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from workloads.backends import BACKENDS, DEFAULT_BACKEND, WeightsNotFound, get_backend
-from workloads.common import IMAGE_GLOB, copy_to_uri, read_images
-from workloads.features import featurize
+from workloads.common import IMAGE_GLOB, copy_to_uri, read_images, spread_files, task_slots
+from workloads.features import PROFILED, featurize_partitions
 from workloads.fruits_report import nn_same_label_rate, write_plots
 
 FEATURES_SCHEMA = "path string, label string, features array<float>, error string"
@@ -55,35 +54,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-PROFILED = ("load", "decode", "inference")
-
-
-def _featurize_partitions(model: str, weights: str | None, batch_size: int, accumulators: dict):
-    def run(batches):
-        threads = TaskContext.get().cpus() if TaskContext.get() else 1
-        for pdf in batches:
-            seconds: Counter = Counter()
-            rows = featurize(pdf["content"], model, weights, threads, batch_size, seconds)
-            for key in PROFILED:
-                accumulators[key].add(seconds[key])
-            yield pd.DataFrame({
-                "path": pdf["path"],
-                "label": pdf["label"],
-                "features": [None if vec is None else vec for vec, _ in rows],
-                "error": [err for _, err in rows],
-            })
-
-    return run
-
-
-def _executor_cores(spark: SparkSession) -> int:
-    """Task slots of the executors now registered (the driver is not one of them)."""
-    sc = spark.sparkContext
-    executors = sc._jsc.sc().getExecutorMemoryStatus().size() - 1
-    return max(1, executors * int(sc.getConf().get("spark.executor.cores", "1"))
-               // int(sc.getConf().get("spark.task.cpus", "1")))
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the pipeline; return the process exit code."""
     args = parse_args(argv)
@@ -94,16 +64,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fruits_features: {exc}", file=sys.stderr)
         return 2
 
-    spark = SparkSession.builder.appName("fruits-features").getOrCreate()
-    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(args.batch_size * 4))
     timings: dict[str, float] = {}
-    clock = time.monotonic()
+    started = clock = time.monotonic()
 
     def phase(name: str) -> None:
         nonlocal clock
         now = time.monotonic()
         timings[name] = round(now - clock, 3)
         clock = now
+
+    spark = SparkSession.builder.appName("fruits-features").getOrCreate()
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(args.batch_size * 4))
+    phase("session_s")
 
     images = read_images(spark, args.input, args.glob)
     files = len(images.inputFiles())
@@ -112,14 +84,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fruits_features: no files matching {args.glob} under {args.input}", file=sys.stderr)
         spark.stop()
         return 2
+    tasks = spread_files(spark, files, task_slots(spark))
 
     accumulators = {key: spark.sparkContext.accumulator(0.0) for key in PROFILED}
-    udf = _featurize_partitions(args.model, args.weights, args.batch_size, accumulators)
+    udf = featurize_partitions(args.model, args.weights, args.batch_size, accumulators)
     feats = images.mapInPandas(udf, FEATURES_SCHEMA)
     feats = feats.persist(StorageLevel.MEMORY_AND_DISK)
-    counts = {row["ok"]: row["n"] for row in feats.groupBy((F.col("error").isNull()).alias("ok"))
-              .agg(F.count("*").alias("n")).collect()}
-    n_ok, n_failed = counts.get(True, 0), counts.get(False, 0)
+    per_class: dict[str, dict[str, int]] = {}
+    for row in feats.groupBy("label", F.col("error").isNull().alias("ok")).count().collect():
+        counts = per_class.setdefault(row["label"], {"images": 0, "failed": 0})
+        counts["images" if row["ok"] else "failed"] = row["count"]
+    per_class = dict(sorted(per_class.items()))
+    n_ok = sum(c["images"] for c in per_class.values())
+    n_failed = sum(c["failed"] for c in per_class.values())
     phase("features_s")
     failures = [{"path": r["path"], "error": r["error"]}
                 for r in feats.where(F.col("error").isNotNull()).select("path", "error")
@@ -148,48 +125,62 @@ def main(argv: list[str] | None = None) -> int:
                                               vector_to_array("pca_vec", "float32").alias("pca"), "error")
     bad = feats.where(F.col("error").isNotNull()).select(
         "path", "label", "features", F.lit(None).cast("array<float>").alias("pca"), "error")
-    projected.unionByName(bad).write.mode("overwrite").partitionBy("label").parquet(f"{out}/features")
-    pipeline.write().overwrite().save(f"{out}/pipeline")
-    phase("write_s")
-
-    fraction = min(1.0, args.plot_sample / n_ok)
-    sample = projected.select("label", "pca").sample(fraction=fraction, seed=args.seed).toPandas()
+    sample = (projected.select("label", "pca").sample(fraction=min(1.0, args.plot_sample / n_ok), seed=args.seed)
+              .toPandas())
     labels = sample["label"].to_numpy()
     points = np.stack(sample["pca"].to_numpy()) if len(sample) else np.zeros((0, k), np.float32)
-    cores = _executor_cores(spark)
-    summary = {
-        "input": args.input,
-        "output": out,
-        "model": {"name": backend.name, "framework": backend.framework, "dim": backend.dim,
-                  "input_size": backend.input_size, "batch_size": args.batch_size},
-        "files": files,
-        "images": n_ok,
-        "failed": n_failed,
-        "failures": failures,
-        "classes": feats.select("label").distinct().count(),
-        "k_requested": args.k,
-        "k": k,
-        "explained_variance_at_k": round(float(variance.sum()), 6),
-        "explained_variance_curve": [round(float(v), 6) for v in np.cumsum(variance)],
-        "nn_same_label_rate": round(nn_same_label_rate(labels, points), 4),
-        "plot_sample": len(sample),
-        "executor_cores": cores,
-        # summed over all tasks: where the executors' core-seconds of the features phase went
-        "features_core_seconds": {key: round(acc.value, 3) for key, acc in accumulators.items()}
-        | {"total": round(timings["features_s"] * cores, 3)},
-        "warnings": warnings,
-    }
-    feats.unpersist()
-    with tempfile.TemporaryDirectory(prefix="fruits-report-") as tmp:
+    phase("sample_s")
+
+    def write_outputs() -> float:
+        start = time.monotonic()
+        # one shuffle by label: each label directory gets one file instead of one per input partition
+        (projected.unionByName(bad).repartition("label")
+         .write.mode("overwrite").partitionBy("label").parquet(f"{out}/features"))
+        pipeline.write().overwrite().save(f"{out}/pipeline")
+        return time.monotonic() - start
+
+    cores = task_slots(spark)
+    with tempfile.TemporaryDirectory(prefix="fruits-report-") as tmp, ThreadPoolExecutor(1) as pool:
+        writing = pool.submit(write_outputs)  # executors write while the driver draws
+        start = time.monotonic()
         plots = write_plots(labels, points, variance, Path(tmp), args.tsne_sample, args.seed)
-        phase("plots_s")
-        summary["plots"] = {name: f"{out}/{fname}" for name, fname in plots.items()}
-        summary["timings"] = timings | {"total_s": round(sum(timings.values()), 3)}
-        summary["images_per_s_features"] = round(n_ok / max(timings["features_s"], 1e-9), 2)
-        summary["images_per_s_per_core"] = round(summary["images_per_s_features"] / cores, 2)
+        plots_s = time.monotonic() - start
+        write_s = writing.result()
+        feats.unpersist()
+        phase("output_s")
+        summary = {
+            "input": args.input,
+            "output": out,
+            "model": {"name": backend.name, "framework": backend.framework, "dim": backend.dim,
+                      "input_size": backend.input_size, "batch_size": args.batch_size},
+            "files": files,
+            "images": n_ok,
+            "failed": n_failed,
+            "failures": failures,
+            "classes": len(per_class),
+            "per_class": per_class,
+            "k_requested": args.k,
+            "k": k,
+            "explained_variance_at_k": round(float(variance.sum()), 6),
+            "explained_variance_curve": [round(float(v), 6) for v in np.cumsum(variance)],
+            "nn_same_label_rate": round(nn_same_label_rate(labels, points), 4),
+            "plot_sample": len(sample),
+            "plots": {name: f"{out}/{fname}" for name, fname in plots.items()},
+            "executor_cores": cores,
+        "feature_tasks": tasks,
+            # summed over all tasks: where the executors' core-seconds of the features phase went
+            "features_core_seconds": {key: round(acc.value, 3) for key, acc in accumulators.items()}
+            | {"total": round(timings["features_s"] * cores, 3)},
+            "timings": timings | {"write_s": round(write_s, 3), "plots_s": round(plots_s, 3),
+                                  "total_s": round(time.monotonic() - started, 3)},
+            "images_per_s_features": round(n_ok / max(timings["features_s"], 1e-9), 2),
+            "images_per_s_per_core": round(n_ok / max(timings["features_s"], 1e-9) / cores, 2),
+            "warnings": warnings,
+        }
         (Path(tmp) / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         copy_to_uri(spark, sorted(Path(tmp).iterdir()), out)
-    print(json.dumps({key: v for key, v in summary.items() if key not in ("explained_variance_curve", "failures")}))
+    brief = ("explained_variance_curve", "failures", "per_class")
+    print(json.dumps({key: v for key, v in summary.items() if key not in brief}))
     spark.stop()
     return 0
 

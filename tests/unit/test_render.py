@@ -98,9 +98,24 @@ def test_local_render(tmp_path):
 
 def test_fast_jvm_start_off_removes_c1_flags(tmp_path):
     wd = Workdir(tmp_path / "wd")
-    render(parse_spec(local_spec(tuning={"fast_jvm_start": False})), wd)
+    render(parse_spec(local_spec(tuning={"fast_jvm_start": False, "python_bound_executors": False})), wd)
     assert "TieredStopAtLevel" not in (wd.conf / "spark-defaults.conf").read_text()
     assert "TieredStopAtLevel" not in (wd.conf / "spark-env.sh").read_text()
+
+
+def test_image_workload_executor_tuning(tmp_path):
+    """Executors: C1 + serial GC via defaultJavaOptions (users' extraJavaOptions stay theirs), heap-only
+    malloc and one BLAS/OpenMP thread per task core."""
+    wd = Workdir(tmp_path / "wd")
+    render(parse_spec(local_spec()), wd)
+    spark = spark_props(wd.conf / "spark-defaults.conf")
+    assert spark["spark.executor.defaultJavaOptions"] == "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+    assert "spark.executor.extraJavaOptions" not in spark
+    assert spark["spark.executorEnv.MALLOC_MMAP_MAX_"] == "0"
+    assert int(spark["spark.executorEnv.MALLOC_TRIM_THRESHOLD_"]) >= 2**32
+    assert spark["spark.executorEnv.OMP_NUM_THREADS"] == spark["spark.executorEnv.OPENBLAS_NUM_THREADS"] == "1"
+    render(parse_spec(local_spec(tuning={"python_bound_executors": False})), wd)
+    assert "spark.executor.defaultJavaOptions" not in spark_props(wd.conf / "spark-defaults.conf")
 
 
 def test_render_is_deterministic(tmp_path):

@@ -1,0 +1,39 @@
+"""Image folders (one sub-folder per class): checking them and taking reproducible subsets."""
+
+import random
+import shutil
+from pathlib import Path
+
+from clusterctl.errors import SpecError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
+
+
+def class_images(root: Path) -> dict[str, list[Path]]:
+    """Images per class folder under ``root``, sorted; a clear error if there are none."""
+    if not root.is_dir():
+        raise SpecError(f"--data {root}: no such directory; pass a folder with one sub-folder of images per class")
+    classes = {d.name: sorted(f for f in d.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+               for d in sorted(root.iterdir()) if d.is_dir()}
+    classes = {name: files for name, files in classes.items() if files}
+    if not classes:
+        raise SpecError(f"--data {root}: no class sub-folders with .jpg/.jpeg/.png images")
+    return classes
+
+
+def make_subset(root: Path, dest: Path, classes: int, per_class: int, seed: int) -> Path:
+    """Copy ``per_class`` images of each of ``classes`` classes (seeded choice of both) into ``dest``.
+
+    The same arguments always give the same files; ``dest`` is replaced.
+    """
+    found = class_images(root)
+    rng = random.Random(seed)
+    chosen = sorted(rng.sample(sorted(found), min(classes, len(found))))
+    if dest.exists():
+        shutil.rmtree(dest)
+    for name in chosen:
+        files = found[name]
+        (dest / name).mkdir(parents=True)
+        for f in sorted(rng.sample(files, min(per_class, len(files)))):
+            shutil.copyfile(f, dest / name / f.name)
+    return dest
