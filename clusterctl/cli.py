@@ -307,7 +307,11 @@ def submit(spec_path: Path, as_json: bool, target: str, args: tuple[str, ...]) -
     if result.exit_code != 0:
         tail = "\n".join(result.driver_log.read_text(errors="replace").splitlines()[-25:])
         err.print(tail, highlight=False, markup=False)
-        raise ClusterctlError(f"job {job.name} failed (exit {result.exit_code}); full driver log: {result.driver_log}")
+        # spark-submit merges the Python driver's stderr into its stdout: the job's own last word is there
+        said = [ln for ln in result.stdout.read_text(errors="replace").splitlines() if ln.strip()]
+        reason = f": {said[-1].strip()}" if said else ""
+        raise ClusterctlError(f"job {job.name} failed (exit {result.exit_code}){reason}; "
+                              f"full driver log: {result.driver_log}")
     err.print(f"[green]done[/green] {result.run_id} app {result.app_id} in {result.wall_seconds:.1f}s")
 
 
@@ -429,26 +433,38 @@ def sweep(region: str, only: str | None, destroy: bool, yes: bool, as_json: bool
 @cli.command()
 @click.option("--data", type=click.Path(path_type=Path), default=None,
               help="Image folder (one sub-folder per class). Default: ../shared/data/fruits-360/Test.")
+@click.option("--output", type=click.Path(path_type=Path), default=None,
+              help="Where the results go. Default: .clusterctl/demo/output.")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 16))
 @click.option("--keep", is_flag=True, help="Leave the cluster running afterwards.")
 @JSON_OPTION
-def demo(data: Path | None, workers: int, keep: bool, as_json: bool) -> None:
-    """Local demo: cluster up, run the image workload over a folder, print the result, cluster down.
+def demo(data: Path | None, output: Path | None, workers: int, keep: bool, as_json: bool) -> None:
+    """Local demo: cluster up, fruits pipeline (CNN features + StandardScaler + PCA) on a seeded
+    32-class x 10-image subset, summary and plot paths printed, cluster down.
 
     \b
     Example:
       clusterctl demo --data ../shared/data/fruits-360/Test
     """
     from clusterctl.demo import DEFAULT_DATA, run_demo
+    from clusterctl.state import clusters_home
 
     with _progress() as report:
-        outcome = run_demo(data or DEFAULT_DATA, workers, keep, report,
-                           lambda line, *_: None if as_json else click.echo(line))
+        outcome = run_demo(data or DEFAULT_DATA, output or clusters_home() / "demo" / "output", workers, keep,
+                           report, lambda line, *_: None)
     if as_json:
         _emit_json(outcome)
-    else:
-        err.print(f"[green]demo done[/green]: {outcome['summary']['images']} images in "
-                  f"{outcome['summary']['labels']} classes; cluster {'kept' if keep else 'stopped'}")
+        return
+    s = outcome["summary"]
+    out.print(f"{s['images']} images, {s['classes']} classes, {s['failed']} failed; "
+              f"{s['model']['name']} features ({s['model']['dim']}-d) -> PCA k={s['k']} explains "
+              f"{s['explained_variance_at_k']:.1%} of the variance; nearest neighbour same class "
+              f"{s['nn_same_label_rate']:.1%}", highlight=False)
+    out.print(f"summary: {outcome['summary_file']}", highlight=False)
+    for name, path in s["plots"].items():
+        out.print(f"plot {name}: {path}", highlight=False)
+    err.print(f"[green]demo done[/green] in {outcome['run']['wall_seconds']:.1f}s; "
+              f"cluster {'kept' if keep else 'stopped'}")
 
 
 @cli.group()

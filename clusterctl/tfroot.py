@@ -60,15 +60,28 @@ def node_packages() -> list[str]:
     return sorted(picked)
 
 
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+
+
 def bootstrap_script(spec: ClusterSpec) -> str:
-    """EMR bootstrap action: install the workloads' Python packages on every node."""
-    packages = " ".join(f"'{p}'" for p in node_packages())
-    return (
-        "#!/bin/bash\n"
-        f"# clusterctl bootstrap for EMR cluster {spec.name}: Python packages the workloads need.\n"
-        "set -euo pipefail\n"
-        f"sudo python3 -m pip install --quiet {packages}\n"
-    )
+    """EMR bootstrap action: install the workloads' Python packages on every node.
+
+    torch comes from PyTorch's CPU index first (PyPI's Linux wheel is the multi-GB CUDA build);
+    the other packages then find it installed.
+    """
+    packages = node_packages()
+    torch = [p for p in packages if p.startswith("torch")]
+    rest = " ".join(f"'{p}'" for p in packages if p not in torch)
+    lines = ["#!/bin/bash",
+             f"# clusterctl bootstrap for EMR cluster {spec.name}: Python packages the workloads need.",
+             "set -euo pipefail",
+             # native LAPACK for Spark ML (PCA's SVD), else netlib's pure-Java fallback
+             "sudo dnf install -y -q openblas lapack || sudo yum install -y -q openblas lapack || true"]
+    if torch:
+        lines.append(f"sudo python3 -m pip install --quiet --index-url {TORCH_CPU_INDEX} "
+                     + " ".join(f"'{p}'" for p in torch))
+    lines.append(f"sudo python3 -m pip install --quiet {rest}")
+    return "\n".join(lines) + "\n"
 
 
 def root_module(spec: ClusterSpec, settings: dict[str, dict[str, Setting]]) -> dict[str, Any]:

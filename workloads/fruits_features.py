@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 from pyspark import StorageLevel
+from pyspark.errors import AnalysisException
 from pyspark.ml import Pipeline
 from pyspark.ml.feature import PCA, StandardScaler
 from pyspark.ml.functions import array_to_vector, vector_to_array
@@ -54,6 +55,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def _fail(spark: SparkSession, message: str) -> int:
+    """Stop Spark first, so the error is the last line of the driver log that `submit` shows."""
+    spark.stop()
+    print(f"fruits_features: {message}", file=sys.stderr)
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the pipeline; return the process exit code."""
     args = parse_args(argv)
@@ -77,13 +85,14 @@ def main(argv: list[str] | None = None) -> int:
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(args.batch_size * 4))
     phase("session_s")
 
-    images = read_images(spark, args.input, args.glob)
+    try:
+        images = read_images(spark, args.input, args.glob)
+    except AnalysisException as exc:  # e.g. PATH_NOT_FOUND
+        return _fail(spark, f"--input {args.input}: {str(exc).splitlines()[0]}")
     files = len(images.inputFiles())
     phase("list_s")
     if files == 0:
-        print(f"fruits_features: no files matching {args.glob} under {args.input}", file=sys.stderr)
-        spark.stop()
-        return 2
+        return _fail(spark, f"no files matching {args.glob} under {args.input}")
     tasks = spread_files(spark, files, task_slots(spark))
 
     accumulators = {key: spark.sparkContext.accumulator(0.0) for key in PROFILED}
@@ -102,10 +111,8 @@ def main(argv: list[str] | None = None) -> int:
                 for r in feats.where(F.col("error").isNotNull()).select("path", "error")
                 .orderBy("path").limit(MAX_FAILURES_LISTED).collect()]
     if n_ok == 0:
-        print(f"fruits_features: none of the {files} files under {args.input} could be decoded "
-              f"(first: {failures[0]['path']}: {failures[0]['error']})", file=sys.stderr)
-        spark.stop()
-        return 2
+        return _fail(spark, f"none of the {files} files under {args.input} could be decoded "
+                            f"(first: {failures[0]['path']}: {failures[0]['error']})")
 
     k = min(args.k, n_ok, backend.dim)
     warnings = []

