@@ -84,8 +84,11 @@ def _load_keras(build: Callable[[Path], object], preprocess: str) -> Callable[[P
     def load(weights: Path, threads: int) -> Extractor:
         import tensorflow as tf
 
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        except RuntimeError:  # TensorFlow already initialised in this process: its thread pools stay
+            pass
         model = build(weights)
         scale = getattr(tf.keras.applications, preprocess).preprocess_input
 
