@@ -38,6 +38,15 @@ def machine_info() -> dict[str, Any]:
     }
 
 
+def write_results(out_dir: Path, name: str, doc: dict[str, Any], markdown: str) -> dict[str, Any]:
+    """Write ``name``.json and ``name``.md into ``out_dir``; the document plus the markdown's path."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"{name}.json").write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    md = out_dir / f"{name}.md"
+    md.write_text(markdown)
+    return doc | {"markdown": str(md)}
+
+
 def _one_round(mode: str, workers: int, home: Path, report: Reporter) -> dict[str, float]:
     data = demo_spec(workers, name=f"bench-{mode}")
     data["tuning"] = {"fast_jvm_start": mode == "tuned"}
@@ -110,8 +119,4 @@ def run_startup_bench(repeats: int, workers: int, out_dir: Path, report: Reporte
         "runs": runs,
         "summary": summary,
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "startup.json").write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
-    md = out_dir / "startup.md"
-    md.write_text(_markdown(doc))
-    return doc | {"markdown": str(md)}
+    return write_results(out_dir, "startup", doc, _markdown(doc))

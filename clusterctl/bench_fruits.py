@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from clusterctl.bench import machine_info
+from clusterctl.bench import machine_info, write_results
 from clusterctl.datasets import class_images, make_subset
 from clusterctl.demo import demo_spec
 from clusterctl.errors import ClusterctlError
@@ -229,8 +229,4 @@ def run_fruits_bench(data: Path, out_dir: Path, repeats: int, workers: int, full
                  for r in runs],
         "summary": summary,
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "fruits.json").write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
-    md = out_dir / "fruits.md"
-    md.write_text(_markdown(doc))
-    return doc | {"markdown": str(md)}
+    return write_results(out_dir, "fruits", doc, _markdown(doc))

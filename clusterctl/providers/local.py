@@ -236,7 +236,10 @@ class LocalProvider:
                "--name", job.name]
         if job.py_files:
             cmd += ["--py-files", ",".join(str(p) for p in job.py_files)]
-        for key, value in sorted(job.conf.items()):
+        # The driver runs in the caller's directory, so relative --input/--output mean what the user
+        # typed; anything Spark itself would drop into the working directory goes to the run's directory.
+        conf = {"spark.sql.warehouse.dir": (run_dir / "spark-warehouse").as_uri()} | job.conf
+        for key, value in sorted(conf.items()):
             cmd += ["--conf", f"{key}={value}"]
         cmd += [str(job.main), *job.args]
         (run_dir / "command.json").write_text(json.dumps({"argv": cmd}, indent=2) + "\n")
@@ -245,7 +248,7 @@ class LocalProvider:
         start = time.monotonic()
         with stdout_path.open("w") as out, log_path.open("w") as log:
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, text=True,
-                                    env=self._env(), cwd=run_dir)
+                                    env=self._env(), cwd=Path.cwd())
             assert proc.stdout is not None
             for line in proc.stdout:
                 out.write(line)

@@ -103,6 +103,15 @@ def test_census_counts_real_decodes_and_reports_corrupt_files(cluster, tmp_path)
     assert table["images"][row] == 4 and table["mean_width"][row] == 40
 
 
+def test_relative_paths_are_the_callers(cluster):
+    counts = make_images(cluster.root / "rel-imgs")
+    proc = cluster.cli("submit", "census", "--", "--input", "rel-imgs", "--output", "rel-out")
+    summary = json.loads([ln for ln in proc.stdout.splitlines() if ln.startswith("{")][-1])
+    assert summary["images"] == sum(counts.values())
+    assert (cluster.root / "rel-out" / "_SUCCESS").is_file()
+    assert not any(cluster.root.glob("spark-warehouse")) and not any(cluster.root.glob("derby.log"))
+
+
 def test_logs_show_driver_and_executors(cluster):
     files = json.loads(cluster.cli("logs", "--json").stdout)
     labels = {f["label"] for f in files}
