@@ -25,13 +25,13 @@ from clusterctl.jobs import resolve_job
 from clusterctl.progress import Reporter, silent
 from clusterctl.providers.local import LocalProvider
 from clusterctl.render import render
+from clusterctl.settings import HEAP_ONLY_MALLOC_ENV
 from clusterctl.spec import parse_spec
 from clusterctl.state import Workdir
 
 SUBSET = {"classes": 32, "per_class": 10, "seed": 1}
 # The same heap-only malloc and single BLAS/OpenMP thread the executors get (clusterctl/settings.py).
-PLAIN_ENV = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": "17179869184", "OMP_NUM_THREADS": "1",
-             "OPENBLAS_NUM_THREADS": "1"}
+PLAIN_ENV = HEAP_ONLY_MALLOC_ENV | {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 SEED_002_IMAGES_PER_VCPU_HOUR = 4400
 
 

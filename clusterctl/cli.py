@@ -15,6 +15,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn
 from rich.table import Table
 
 from clusterctl import __version__
+from clusterctl.datasets import DEFAULT_DATA
 from clusterctl.errors import ClusterctlError, SpecError
 from clusterctl.progress import Reporter
 
@@ -446,7 +447,7 @@ def demo(data: Path | None, output: Path | None, workers: int, keep: bool, as_js
     Example:
       clusterctl demo --data ../shared/data/fruits-360/Test
     """
-    from clusterctl.demo import DEFAULT_DATA, run_demo
+    from clusterctl.demo import run_demo
     from clusterctl.state import clusters_home
 
     with _progress() as report:
@@ -501,7 +502,7 @@ def bench_startup(repeats: int, workers: int, out_dir: Path, as_json: bool) -> N
 
 
 @bench.command("fruits")
-@click.option("--data", type=click.Path(path_type=Path), default=Path("../shared/data/fruits-360/Test"),
+@click.option("--data", type=click.Path(path_type=Path), default=DEFAULT_DATA,
               show_default=True, help="Image folder, one sub-folder per class.")
 @click.option("--repeats", default=3, show_default=True, type=click.IntRange(1, 20),
               help="Interleaved repeats of the subset comparison.")

@@ -5,8 +5,9 @@ import shutil
 from pathlib import Path
 
 from clusterctl.errors import SpecError
+from workloads import IMAGE_SUFFIXES
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
+DEFAULT_DATA = Path("../shared/data/fruits-360/Test")
 
 
 def class_images(root: Path) -> dict[str, list[Path]]:

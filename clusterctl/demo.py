@@ -14,7 +14,6 @@ from clusterctl.render import render
 from clusterctl.spec import parse_spec
 from clusterctl.state import Workdir, clusters_home
 
-DEFAULT_DATA = Path("../shared/data/fruits-360/Test")
 DEMO_WORKLOAD = "fruits"
 DEMO_SUBSET = {"classes": 32, "per_class": 10, "seed": 1}  # seed 001's 320-image shape
 

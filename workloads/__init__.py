@@ -9,3 +9,6 @@ WORKLOADS: dict[str, str] = {
     "fruits": "fruits_features",
     "pi": "spark_pi",
 }
+
+# File suffixes the image workloads read (matched case-insensitively).
+IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png")

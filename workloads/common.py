@@ -8,7 +8,10 @@ from urllib.parse import unquote
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-IMAGE_GLOB = "*.{jpg,jpeg,png,JPG,JPEG,PNG}"
+from workloads import IMAGE_SUFFIXES
+
+_EXTENSIONS = [suffix[1:] for suffix in IMAGE_SUFFIXES]
+IMAGE_GLOB = "*.{" + ",".join(_EXTENSIONS + [e.upper() for e in _EXTENSIONS]) + "}"  # *.{jpg,...,JPG,...}
 
 
 def to_hadoop_uri(path_or_uri: str) -> str:

@@ -30,7 +30,7 @@ from pyspark.sql import functions as F
 from workloads.backends import BACKENDS, DEFAULT_BACKEND, WeightsNotFound, get_backend
 from workloads.common import IMAGE_GLOB, copy_to_uri, read_images, spread_files, task_slots
 from workloads.features import PROFILED, featurize_partitions
-from workloads.fruits_report import nn_same_label_rate, write_plots
+from workloads.fruits_report import PhaseTimer, nn_same_label_rate, write_plots
 
 FEATURES_SCHEMA = "path string, label string, features array<float>, error string"
 MAX_FAILURES_LISTED = 50
@@ -72,28 +72,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fruits_features: {exc}", file=sys.stderr)
         return 2
 
-    timings: dict[str, float] = {}
-    started = clock = time.monotonic()
-
-    def phase(name: str) -> None:
-        nonlocal clock
-        now = time.monotonic()
-        timings[name] = round(now - clock, 3)
-        clock = now
-
+    timer = PhaseTimer()
     spark = SparkSession.builder.appName("fruits-features").getOrCreate()
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(args.batch_size * 4))
-    phase("session_s")
+    timer.end("session_s")
 
     try:
         images = read_images(spark, args.input, args.glob)
     except AnalysisException as exc:  # e.g. PATH_NOT_FOUND
         return _fail(spark, f"--input {args.input}: {str(exc).splitlines()[0]}")
     files = len(images.inputFiles())
-    phase("list_s")
+    timer.end("list_s")
     if files == 0:
         return _fail(spark, f"no files matching {args.glob} under {args.input}")
-    tasks = spread_files(spark, files, task_slots(spark))
+    cores = task_slots(spark)
+    tasks = spread_files(spark, files, cores)
 
     accumulators = {key: spark.sparkContext.accumulator(0.0) for key in PROFILED}
     udf = featurize_partitions(args.model, args.weights, args.batch_size, accumulators)
@@ -106,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     per_class = dict(sorted(per_class.items()))
     n_ok = sum(c["images"] for c in per_class.values())
     n_failed = sum(c["failed"] for c in per_class.values())
-    phase("features_s")
+    timer.end("features_s")
     failures = [{"path": r["path"], "error": r["error"]}
                 for r in feats.where(F.col("error").isNotNull()).select("path", "error")
                 .orderBy("path").limit(MAX_FAILURES_LISTED).collect()]
@@ -125,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         PCA(k=k, inputCol="scaled", outputCol="pca_vec"),
     ]).fit(ok)
     variance = np.asarray(pipeline.stages[-1].explainedVariance.toArray())
-    phase("fit_s")
+    timer.end("fit_s")
 
     out = args.output.rstrip("/")
     projected = pipeline.transform(ok).select("path", "label", "features",
@@ -136,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
               .toPandas())
     labels = sample["label"].to_numpy()
     points = np.stack(sample["pca"].to_numpy()) if len(sample) else np.zeros((0, k), np.float32)
-    phase("sample_s")
+    timer.end("sample_s")
 
     def write_outputs() -> float:
         start = time.monotonic()
@@ -146,7 +139,6 @@ def main(argv: list[str] | None = None) -> int:
         pipeline.write().overwrite().save(f"{out}/pipeline")
         return time.monotonic() - start
 
-    cores = task_slots(spark)
     with tempfile.TemporaryDirectory(prefix="fruits-report-") as tmp, ThreadPoolExecutor(1) as pool:
         writing = pool.submit(write_outputs)  # executors write while the driver draws
         start = time.monotonic()
@@ -154,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         plots_s = time.monotonic() - start
         write_s = writing.result()
         feats.unpersist()
-        phase("output_s")
+        timer.end("output_s")
         summary = {
             "input": args.input,
             "output": out,
@@ -177,11 +169,11 @@ def main(argv: list[str] | None = None) -> int:
         "feature_tasks": tasks,
             # summed over all tasks: where the executors' core-seconds of the features phase went
             "features_core_seconds": {key: round(acc.value, 3) for key, acc in accumulators.items()}
-            | {"total": round(timings["features_s"] * cores, 3)},
-            "timings": timings | {"write_s": round(write_s, 3), "plots_s": round(plots_s, 3),
-                                  "total_s": round(time.monotonic() - started, 3)},
-            "images_per_s_features": round(n_ok / max(timings["features_s"], 1e-9), 2),
-            "images_per_s_per_core": round(n_ok / max(timings["features_s"], 1e-9) / cores, 2),
+            | {"total": round(timer.seconds["features_s"] * cores, 3)},
+            "timings": timer.seconds | {"write_s": round(write_s, 3), "plots_s": round(plots_s, 3),
+                                        "total_s": timer.total()},
+            "images_per_s_features": round(n_ok / max(timer.seconds["features_s"], 1e-9), 2),
+            "images_per_s_per_core": round(n_ok / max(timer.seconds["features_s"], 1e-9) / cores, 2),
             "warnings": warnings,
         }
         (Path(tmp) / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")

@@ -10,7 +10,6 @@ pyarrow. Local directories only. Prints the same kind of one-line JSON summary.
 import argparse
 import json
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -18,11 +17,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from workloads import IMAGE_SUFFIXES
 from workloads.backends import BACKENDS, DEFAULT_BACKEND, get_backend
 from workloads.features import featurize
-from workloads.fruits_report import nn_same_label_rate, write_plots
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
+from workloads.fruits_report import PhaseTimer, nn_same_label_rate, write_plots
 
 
 def _scaler_pca(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -57,23 +55,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=42)
     args = p.parse_args(argv)
     backend = get_backend(args.model)
-    timings: dict[str, float] = {}
-    clock = time.monotonic()
-
-    def phase(name: str) -> None:
-        nonlocal clock
-        now = time.monotonic()
-        timings[name] = round(now - clock, 3)
-        clock = now
-
+    timer = PhaseTimer()
     files = sorted(f for f in args.input.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
-    phase("list_s")
+    timer.end("list_s")
     if not files:
         print(f"fruits_plain: no images under {args.input}", file=sys.stderr)
         return 2
     seconds: Counter = Counter()
     rows = featurize((f.read_bytes() for f in files), args.model, args.weights, 1, args.batch_size, seconds)
-    phase("features_s")
+    timer.end("features_s")
     ok = [i for i, (vec, _) in enumerate(rows) if vec is not None]
     if not ok:
         print(f"fruits_plain: none of the {len(files)} files could be decoded", file=sys.stderr)
@@ -81,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     x = np.stack([rows[i][0] for i in ok]).astype(np.float64)
     k = min(args.k, len(ok), backend.dim)
     pca, ratio = _scaler_pca(x, k)
-    phase("fit_s")
+    timer.end("fit_s")
 
     labels = np.array([files[i].parent.name for i in ok])
     table = pa.table({
@@ -93,12 +83,12 @@ def main(argv: list[str] | None = None) -> int:
     args.output.mkdir(parents=True, exist_ok=True)
     pq.write_to_dataset(table, args.output / "features", partition_cols=["label"],
                         existing_data_behavior="delete_matching")
-    phase("write_s")
+    timer.end("write_s")
 
     rng = np.random.default_rng(args.seed)
     idx = rng.choice(len(ok), size=min(args.plot_sample, len(ok)), replace=False)
     plots = write_plots(labels[idx], pca[idx].astype(np.float32), ratio, args.output, args.tsne_sample, args.seed)
-    phase("plots_s")
+    timer.end("plots_s")
     summary = {
         "files": len(files),
         "images": len(ok),
@@ -109,8 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         "nn_same_label_rate": round(nn_same_label_rate(labels[idx], pca[idx].astype(np.float32)), 4),
         "features_core_seconds": {key: round(seconds[key], 3) for key in ("load", "decode", "inference")},
         "plots": {name: str(args.output / fname) for name, fname in plots.items()},
-        "timings": timings | {"total_s": round(sum(timings.values()), 3)},
-        "images_per_s_features": round(len(ok) / max(timings["features_s"], 1e-9), 2),
+        "timings": timer.seconds | {"total_s": timer.total()},
+        "images_per_s_features": round(len(ok) / max(timer.seconds["features_s"], 1e-9), 2),
     }
     (args.output / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary))
