@@ -6,6 +6,12 @@ and never imports clusterctl, so it runs unchanged on any cluster.
 
 WORKLOADS: dict[str, str] = {
     "census": "image_census",
+    "faces-align": "faces_align",
+    "faces-average": "faces_average",
+    "faces-classify": "faces_classify",
+    "faces-embed": "faces_embed",
+    "faces-stream": "faces_stream",
+    "faces-verify": "faces_verify",
     "fruits": "fruits_features",
     "pi": "spark_pi",
 }

@@ -47,6 +47,13 @@ def copy_to_uri(spark: SparkSession, files: list[Path], dest_uri: str) -> None:
         fs.copyFromLocalFile(False, True, hpath(f.resolve().as_uri()), hpath(dest, f.name))
 
 
+def remove_uri(spark: SparkSession, uri: str) -> None:
+    """Delete the file or directory ``uri`` (recursively) if it exists."""
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(to_hadoop_uri(uri))
+    path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).delete(path, True)
+
+
 def task_slots(spark: SparkSession) -> int:
     """Tasks the cluster runs at once: executor instances x cores per executor / cores per task."""
     conf = spark.sparkContext.getConf()

@@ -1,0 +1,106 @@
+"""Face alignment: detect faces in every image, crop them to size x size, write JPEGs + a parquet of detections.
+
+    spark-submit workloads/faces_align.py --input URI [--output faces/aligned] [--detector auto]
+        [--keep central|largest|all] [--size 160] [--margin 32] [--rotate]
+
+Writes under --output: ``faces/`` (parquet: path, label, face, faces_found, detector, score, box,
+landmarks, crop_box, angle, crop (JPEG bytes), crop_path, error), ``crops/<label>/<stem>.jpg`` and
+``summary.json``. An image without a face (or undecodable) is a row with an ``error`` saying why.
+Prints the summary as one JSON line.
+"""
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from workloads.common import IMAGE_GLOB, copy_to_uri, remove_uri, spread_files, task_slots, to_hadoop_uri
+from workloads.face_detect import DETECTORS
+from workloads.face_jobs import DEFAULTS, fail, list_images, rate
+from workloads.face_pipeline import ALIGN_PROFILED, ALIGN_SCHEMA, KEEP, align_partitions
+from workloads.fruits_report import PhaseTimer
+
+MAX_FAILURES_LISTED = 50
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Command-line options of the job."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--input", required=True, help="directory or Hadoop URI of images, one sub-folder per person")
+    p.add_argument("--output", default=DEFAULTS["aligned"], help="directory or Hadoop URI for the results "
+                   "(overwritten; default %(default)s)")
+    p.add_argument("--detector", default="auto", choices=DETECTORS,
+                   help="auto = dlib HOG, then MTCNN where HOG finds nothing (default); hog; mtcnn")
+    p.add_argument("--keep", default="central", choices=KEEP, help="central = the largest face near the centre, "
+                   "FaceNet's rule (default); largest; all faces")
+    p.add_argument("--size", type=int, default=160, help="crop side in pixels")
+    p.add_argument("--margin", type=int, default=32, help="pixels added to the face box's longer side")
+    p.add_argument("--rotate", action="store_true", help="rotate so the eyes are level before cropping")
+    p.add_argument("--min-score", type=float, default=0.9, help="MTCNN confidence below which a face is ignored")
+    p.add_argument("--no-crops", action="store_true", help="do not write JPEG files (the parquet keeps the crops)")
+    p.add_argument("--glob", default=IMAGE_GLOB, help="file name filter")
+    args = p.parse_args(argv)
+    if args.size < 16 or args.margin < 0:
+        p.error("--size must be at least 16 and --margin at least 0")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the job; return the process exit code."""
+    args = parse_args(argv)
+    timer = PhaseTimer()
+    spark = SparkSession.builder.appName("faces-align").getOrCreate()
+    timer.end("session_s")
+    images, files, error = list_images(spark, args.input, args.glob)
+    if error:
+        return fail(spark, "faces_align", error)
+    timer.end("list_s")
+    slots = task_slots(spark)
+    tasks = spread_files(spark, files, slots, min_files_per_task=200)
+
+    out = to_hadoop_uri(args.output.rstrip("/"))
+    accumulators = {key: spark.sparkContext.accumulator(0.0) for key in ALIGN_PROFILED}
+    opts = {"detector": args.detector, "keep": args.keep, "size": args.size, "margin": args.margin,
+            "rotate": args.rotate, "min_score": args.min_score}
+    remove_uri(spark, f"{out}/crops")  # --output is overwritten: no crops left from an earlier run
+    (images.mapInPandas(align_partitions(opts, None if args.no_crops else f"{out}/crops", accumulators), ALIGN_SCHEMA)
+     .write.mode("overwrite").parquet(f"{out}/faces"))
+    timer.end("align_s")
+
+    faces = spark.read.parquet(f"{out}/faces")
+
+    counts = faces.agg(
+        F.countDistinct("path").alias("images"),
+        F.count("face").alias("faces"),
+        F.sum(F.when(F.col("error").startswith("no face"), 1).otherwise(0)).alias("no_face"),
+        F.sum(F.when(F.col("error").startswith("undecodable"), 1).otherwise(0)).alias("undecodable"),
+    ).first().asDict()
+    detectors = {r["detector"]: r["count"] for r in faces.where("face IS NOT NULL").groupBy("detector").count()
+                 .collect()}
+    failures = [r.asDict() for r in faces.where("error IS NOT NULL").select("path", "error").orderBy("path")
+                .limit(MAX_FAILURES_LISTED).collect()]
+    timer.end("report_s")
+    failed = counts["no_face"] + counts["undecodable"]
+    summary = {
+        "input": args.input, "output": out, "options": opts | {"crops": not args.no_crops},
+        "files": files, "images_with_face": counts["images"] - failed, "faces": counts["faces"],
+        "no_face": counts["no_face"], "undecodable": counts["undecodable"],
+        "failed_rate": round(failed / files, 5), "faces_by_detector": detectors, "failures": failures,
+        "executor_cores": slots, "tasks": tasks,
+        "core_seconds": {k: round(a.value, 3) for k, a in accumulators.items()},
+        "timings": timer.seconds | {"total_s": timer.total()},
+    } | rate(files, timer.seconds["align_s"], slots)
+    with tempfile.TemporaryDirectory(prefix="faces-align-") as tmp:
+        (Path(tmp) / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        copy_to_uri(spark, [Path(tmp) / "summary.json"], out)
+    print(json.dumps({k: v for k, v in summary.items() if k != "failures"}))
+    spark.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""Identity classifier: an SVM with calibrated probabilities on the people with at least N embedded faces.
+
+    spark-submit workloads/faces_classify.py [--input faces/embeddings] [--output faces/classifier]
+        [--min-images 40] [--train-per-class 30] [--split first|random] [--unknown-threshold 0.5]
+
+Spark selects the people with >= --min-images embedded faces (the photo's main face, ``face = 0``)
+and collects their embeddings; the first --train-per-class of each (by path, or a seeded random
+split) train a linear SVM whose probabilities are Platt-calibrated by cross-validation
+(``CalibratedClassifierCV``); the rest are the test set. Faces of the other people measure the
+unknown-person threshold: a face whose top probability is below it is "unknown".
+
+Writes ``model.joblib`` (classifier, labels, embedding dim, threshold), ``report.json`` (accuracy,
+per-class precision/recall, confusion matrix, open-set figures), ``confusion.png`` and
+``predictions/`` (parquet of the test faces). Prints the report without the per-class part as one line.
+"""
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from workloads.common import copy_to_uri, to_hadoop_uri
+from workloads.face_jobs import DEFAULTS, fail, read_parquet
+from workloads.faces_report import confusion_png, open_set
+from workloads.fruits_report import PhaseTimer
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Command-line options of the job."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--input", default=DEFAULTS["embeddings"], help="output of faces-embed (default %(default)s)")
+    p.add_argument("--output", default=DEFAULTS["classifier"], help="where to write (overwritten; default "
+                   "%(default)s)")
+    p.add_argument("--min-images", type=int, default=40, help="people with at least this many faces are classes")
+    p.add_argument("--train-per-class", type=int, default=30, help="training faces per person; the rest test")
+    p.add_argument("--split", choices=("first", "random"), default="first",
+                   help="first = the first faces by path (LFW's numbering), random = a seeded shuffle")
+    p.add_argument("--unknown-threshold", type=float, default=0.5,
+                   help="top-class probability below which a face is reported as unknown")
+    p.add_argument("--unknown-sample", type=int, default=2000, help="faces of other people to measure it on")
+    p.add_argument("--c", type=float, default=1.0, help="SVM regularisation C")
+    p.add_argument("--seed", type=int, default=42)
+    args = p.parse_args(argv)
+    if args.train_per_class < 2 or args.min_images <= args.train_per_class:
+        p.error("--train-per-class must be at least 2 and --min-images larger than it (the rest are the test set)")
+    if not 0 <= args.unknown_threshold <= 1:
+        p.error("--unknown-threshold is a probability: between 0 and 1")
+    return args
+
+
+def split(paths: np.ndarray, labels: np.ndarray, per_class: int, how: str, seed: int) -> np.ndarray:
+    """Boolean mask of training rows: ``per_class`` rows of each label, the first by path or seeded random."""
+    rng = np.random.default_rng(seed)
+    train = np.zeros(len(paths), bool)
+    for label in np.unique(labels):
+        idx = np.flatnonzero(labels == label)
+        idx = idx[np.argsort(paths[idx])] if how == "first" else rng.permutation(idx)
+        train[idx[:per_class]] = True
+    return train
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the job; return the process exit code."""
+    import joblib
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.metrics import classification_report, confusion_matrix
+    from sklearn.svm import SVC
+
+    args = parse_args(argv)
+    timer = PhaseTimer()
+    spark = SparkSession.builder.appName("faces-classify").getOrCreate()
+    src, out = to_hadoop_uri(args.input.rstrip("/")), to_hadoop_uri(args.output.rstrip("/"))
+    emb, error = read_parquet(spark, f"{src}/embeddings", "--input", "faces-embed")
+    if error:
+        return fail(spark, "faces_classify", error)
+    faces = emb.where("embedding IS NOT NULL AND face = 0").select("path", "label", "embedding")
+    counts = faces.groupBy("label").count()
+    known = counts.where(F.col("count") >= args.min_images).select("label")
+    rows = faces.join(F.broadcast(known), "label").toPandas()
+    if rows["label"].nunique() < 2:
+        return fail(spark, "faces_classify", f"--min-images {args.min_images}: {rows['label'].nunique()} people "
+                    f"in {src} have that many faces; a classifier needs at least 2 (lower --min-images)")
+    others = faces.join(known, "label", "left_anti")
+    n_others = others.count()
+    unknown = (others.sample(fraction=min(1.0, args.unknown_sample / n_others), seed=args.seed).toPandas()
+               if n_others else rows.iloc[:0])
+    timer.end("collect_s")
+
+    paths, labels = rows["path"].to_numpy(), rows["label"].to_numpy()
+    x = np.stack(rows["embedding"].to_numpy()).astype(np.float64)
+    train = split(paths, labels, args.train_per_class, args.split, args.seed)
+    folds = min(5, args.train_per_class)
+    clf = CalibratedClassifierCV(SVC(kernel="linear", C=args.c), method="sigmoid", cv=folds)
+    clf.fit(x[train], labels[train])
+    timer.end("train_s")
+    proba = clf.predict_proba(x[~train])
+    predicted = clf.classes_[proba.argmax(axis=1)]
+    truth = labels[~train]
+    classes = [str(c) for c in clf.classes_]
+    matrix = confusion_matrix(truth, predicted, labels=clf.classes_)
+    per_class = classification_report(truth, predicted, labels=clf.classes_, output_dict=True, zero_division=0)
+    x_unknown = np.stack(unknown["embedding"].to_numpy()).astype(np.float64) if len(unknown) else np.zeros((0, 1))
+    report = {
+        "input": src, "output": out, "classes": len(classes), "faces": len(rows),
+        "train_faces": int(train.sum()), "test_faces": int((~train).sum()), "split": args.split,
+        "accuracy": round(float(np.mean(predicted == truth)), 5),
+        "chance": round(1 / len(classes), 5),
+        "macro_precision": round(per_class["macro avg"]["precision"], 5),
+        "macro_recall": round(per_class["macro avg"]["recall"], 5),
+        "open_set": open_set(proba, predicted == truth, clf.predict_proba(x_unknown) if len(unknown) else
+                             np.zeros((0, len(classes))), args.unknown_threshold),
+        "per_class": {c: {k: round(per_class[c][k], 4) for k in ("precision", "recall", "f1-score")}
+                      | {"support": int(per_class[c]["support"])} for c in classes},
+        "confusion_matrix": {"labels": classes, "rows_true_columns_predicted": matrix.tolist()},
+    }
+    timer.end("evaluate_s")
+
+    with tempfile.TemporaryDirectory(prefix="faces-classify-") as tmp:
+        joblib.dump({"classifier": clf, "labels": classes, "dim": x.shape[1],
+                     "unknown_threshold": args.unknown_threshold}, Path(tmp) / "model.joblib")
+        confusion_png(matrix, classes, Path(tmp) / "confusion.png",
+                      f"{len(classes)} people, {report['test_faces']} test faces: accuracy {report['accuracy']:.2%}")
+        report["timings"] = timer.seconds | {"total_s": timer.total()}
+        (Path(tmp) / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+        copy_to_uri(spark, sorted(Path(tmp).iterdir()), out)
+    test = rows[~train].assign(predicted=predicted, probability=proba.max(axis=1))
+    (spark.createDataFrame(test[["path", "label", "predicted", "probability"]]).coalesce(1)
+     .write.mode("overwrite").parquet(f"{out}/predictions"))
+    print(json.dumps({k: v for k, v in report.items() if k not in ("per_class", "confusion_matrix")}))
+    spark.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""Face embeddings: one vector per aligned face, with the model loaded once per executor core.
+
+    spark-submit workloads/faces_embed.py [--input faces/aligned] [--output faces/embeddings]
+        [--model dlib_resnet|facenet] [--weights PATH_OR_URL --weights-sha256 HEX]
+
+Reads ``faces/`` of a ``faces_align`` output and writes ``embeddings/`` (parquet: path, label, face,
+embedding, error; images without a face keep their error and have no embedding) and
+``summary.json``. Prints the summary as one JSON line.
+"""
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from workloads.common import copy_to_uri, spread_files, task_slots, to_hadoop_uri
+from workloads.face_embed import DEFAULT_EMBEDDER, EMBEDDERS, WeightsNotFound, get_embedder
+from workloads.face_jobs import DEFAULTS, fail, rate, read_parquet
+from workloads.face_pipeline import EMBED_PROFILED, EMBED_SCHEMA, embed_partitions
+from workloads.fruits_report import PhaseTimer
+
+
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    """--model, --weights and --weights-sha256 (shared with the streaming job)."""
+    p.add_argument("--model", default=DEFAULT_EMBEDDER, choices=sorted(EMBEDDERS), help="embedder")
+    p.add_argument("--weights", help="weights of the model: a path, or an http(s) URL fetched once and cached "
+                   "(facenet needs it; dlib_resnet ships its own)")
+    p.add_argument("--weights-sha256", help="SHA-256 the downloaded --weights URL must have")
+
+
+def ship_weights(spark: SparkSession, args: argparse.Namespace) -> tuple[str | None, str | None]:
+    """(the weights' file name shipped to every executor, None), or (None, error). Runs before any task,
+    so a missing or corrupt file is one error instead of one per task."""
+    try:
+        local = get_embedder(args.model).resolve_weights(args.weights, args.weights_sha256)
+    except (WeightsNotFound, ValueError, OSError) as exc:
+        return None, str(exc).splitlines()[0]
+    if local is None:
+        return None, None
+    spark.sparkContext.addFile(local)
+    return Path(local).name, None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the job; return the process exit code."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--input", default=DEFAULTS["aligned"], help="output of faces-align (default %(default)s)")
+    p.add_argument("--output", default=DEFAULTS["embeddings"], help="where to write (overwritten; default "
+                   "%(default)s)")
+    add_model_options(p)
+    p.add_argument("--batch-size", type=int, default=32, help="faces per model call")
+    args = p.parse_args(argv)
+
+    timer = PhaseTimer()
+    spark = SparkSession.builder.appName("faces-embed").getOrCreate()
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(args.batch_size * 4))
+    timer.end("session_s")
+    shipped, error = ship_weights(spark, args)
+    if error:
+        return fail(spark, "faces_embed", error)
+    src, out = to_hadoop_uri(args.input.rstrip("/")), to_hadoop_uri(args.output.rstrip("/"))
+    faces, error = read_parquet(spark, f"{src}/faces", "--input", "faces-align")
+    if error:
+        return fail(spark, "faces_embed", error)
+    slots = task_slots(spark)
+    rows = faces.count()
+    timer.end("list_s")
+
+    accumulators = {key: spark.sparkContext.accumulator(0.0) for key in EMBED_PROFILED}
+    udf = embed_partitions(args.model, shipped, args.batch_size, accumulators)
+    spread_files(spark, rows, slots, min_files_per_task=200)  # scan splits: 1-4 waves of tasks, no shuffle
+    faces.mapInPandas(udf, EMBED_SCHEMA).write.mode("overwrite").parquet(f"{out}/embeddings")
+    timer.end("embed_s")
+
+    emb = spark.read.parquet(f"{out}/embeddings")
+    counts = emb.agg(F.countDistinct("path").alias("images"), F.count("embedding").alias("embedded"),
+                     F.countDistinct(F.when(F.col("embedding").isNotNull(), F.col("path"))).alias("with_face"),
+                     F.countDistinct("label").alias("labels")).first().asDict()
+    backend = get_embedder(args.model)
+    summary = {
+        "input": src, "output": out, "model": {"name": backend.name, "dim": backend.dim,
+                                               "threshold": backend.threshold, "weights": args.weights},
+        "images": counts["images"], "embedded_faces": counts["embedded"],
+        "images_without_embedding": counts["images"] - counts["with_face"], "labels": counts["labels"],
+        "executor_cores": slots,
+        "core_seconds": {k: round(a.value, 3) for k, a in accumulators.items()},
+        "timings": timer.seconds | {"total_s": timer.total()},
+    } | rate(counts["embedded"], timer.seconds["embed_s"], slots)
+    with tempfile.TemporaryDirectory(prefix="faces-embed-") as tmp:
+        (Path(tmp) / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        copy_to_uri(spark, [Path(tmp) / "summary.json"], out)
+    print(json.dumps(summary))
+    spark.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""Streaming face recognition: Structured Streaming over a directory of snapshots, each aligned, embedded
+and classified by a saved ``faces_classify`` model, results appended to parquet and printed.
+
+    spark-submit workloads/faces_stream.py [--watch faces/incoming] [--classifier faces/classifier]
+        [--output faces/stream] [--timeout SECONDS | --once]
+
+--watch is a directory or prefix (local, hdfs:, s3a:/s3:); new image files in it are picked up
+once each (the checkpoint under --output remembers which, so a restart resumes). Models are loaded
+in every executor before the query starts and stay loaded between micro-batches. Each result row
+(``results/`` parquet: path, modified, face, predicted, probability, embedding, error,
+processed_at) is also printed as one JSON line.
+"""
+
+import argparse
+import io
+import json
+import sys
+import time
+
+from pyspark.sql import SparkSession
+
+from workloads.common import IMAGE_GLOB, task_slots, to_hadoop_uri
+from workloads.face_detect import DETECTORS
+from workloads.face_embed import get_embedder
+from workloads.face_jobs import DEFAULTS, fail
+from workloads.face_pipeline import STREAM_SCHEMA, recognize_partitions, warm_up
+from workloads.faces_embed import add_model_options, ship_weights
+
+BINARY_FILE_SCHEMA = "path string, modificationTime timestamp, length long, content binary"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Command-line options of the job."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--watch", default="faces/incoming", help="directory or prefix to watch (default %(default)s)")
+    p.add_argument("--classifier", default=DEFAULTS["classifier"], help="output of faces-classify "
+                   "(default %(default)s)")
+    p.add_argument("--output", default=DEFAULTS["stream"], help="results/ and checkpoint/ go here "
+                   "(default %(default)s)")
+    p.add_argument("--checkpoint", help="checkpoint location (default: OUTPUT/checkpoint)")
+    add_model_options(p)
+    p.add_argument("--detector", default="auto", choices=DETECTORS, help="face detector (see faces-align)")
+    p.add_argument("--size", type=int, default=160, help="crop side, as in faces-align")
+    p.add_argument("--margin", type=int, default=32, help="crop margin, as in faces-align")
+    p.add_argument("--trigger-seconds", type=float, default=0.5, help="how often the directory is listed")
+    p.add_argument("--max-files-per-trigger", type=int, default=64)
+    p.add_argument("--glob", default=IMAGE_GLOB, help="file name filter")
+    stop = p.add_mutually_exclusive_group()
+    stop.add_argument("--timeout", type=float, help="stop after this many seconds (default: run until killed)")
+    stop.add_argument("--once", action="store_true", help="process the files there now, then stop")
+    return p.parse_args(argv)
+
+
+def load_classifier(spark: SparkSession, uri: str) -> dict:
+    """The dict ``faces_classify`` saved as ``model.joblib`` under ``uri`` (any Hadoop URI)."""
+    import joblib
+
+    blob = spark.read.format("binaryFile").load(f"{uri}/model.joblib").first()["content"]
+    return joblib.load(io.BytesIO(blob))
+
+
+def print_batch(rows: list) -> None:
+    """One JSON line per result row (without the embedding)."""
+    for r in rows:
+        print(json.dumps({"path": r["path"], "predicted": r["predicted"], "probability": r["probability"],
+                          "error": r["error"], "modified": str(r["modified"]),
+                          "processed_at": str(r["processed_at"])}), flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the query; return the process exit code."""
+    args = parse_args(argv)
+    spark = SparkSession.builder.appName("faces-stream").getOrCreate()
+    watch, out = to_hadoop_uri(args.watch.rstrip("/")), to_hadoop_uri(args.output.rstrip("/"))
+    checkpoint = to_hadoop_uri(args.checkpoint) if args.checkpoint else f"{out}/checkpoint"
+    try:
+        saved = load_classifier(spark, to_hadoop_uri(args.classifier.rstrip("/")))
+    except Exception as exc:  # a missing path is an AnalysisException, a foreign file an unpickling error
+        return fail(spark, "faces_stream", f"--classifier {args.classifier}: {str(exc).splitlines()[0]} "
+                    "(run `clusterctl submit faces-classify` first)")
+    dim = get_embedder(args.model).dim
+    if saved["dim"] != dim:
+        return fail(spark, "faces_stream", f"--classifier {args.classifier} was trained on {saved['dim']}-d "
+                    f"embeddings but --model {args.model} makes {dim}-d ones; use the model it was trained with")
+    shipped, error = ship_weights(spark, args)
+    if error:
+        return fail(spark, "faces_stream", error)
+    jvm = spark.sparkContext._jvm
+    watch_path = jvm.org.apache.hadoop.fs.Path(watch)
+    watch_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).mkdirs(watch_path)
+
+    opts = {"detector": args.detector, "keep": "central", "size": args.size, "margin": args.margin,
+            "rotate": False, "min_score": 0.9}
+    slots = task_slots(spark)
+    classifier = spark.sparkContext.broadcast(saved)
+    spark.range(slots, numPartitions=slots).mapInPandas(warm_up(opts, args.model, shipped, classifier),
+                                                        "id long").collect()
+    recognize = recognize_partitions(opts, args.model, shipped, classifier)
+
+    def each_batch(batch, batch_id: int) -> None:
+        rows = batch.select("path", "modificationTime", "content").mapInPandas(recognize, STREAM_SCHEMA).collect()
+        if rows:
+            spark.createDataFrame(rows, STREAM_SCHEMA).coalesce(1).write.mode("append").parquet(f"{out}/results")
+            print_batch(rows)
+
+    source = (spark.readStream.format("binaryFile").schema(BINARY_FILE_SCHEMA).option("pathGlobFilter", args.glob)
+              .option("maxFilesPerTrigger", args.max_files_per_trigger).load(watch))
+    writer = source.writeStream.foreachBatch(each_batch).option("checkpointLocation", checkpoint)
+    writer = writer.trigger(availableNow=True) if args.once else writer.trigger(
+        processingTime=f"{int(args.trigger_seconds * 1000)} milliseconds")
+    query = writer.start()
+    print(json.dumps({"watching": watch, "output": f"{out}/results", "checkpoint": checkpoint,
+                      "classes": len(saved["labels"]), "started_at": time.time()}), flush=True)
+    query.awaitTermination(args.timeout)  # None: until the query ends (--once) or the job is killed
+    query.stop()
+    spark.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

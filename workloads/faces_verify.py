@@ -1,0 +1,80 @@
+"""Face verification on LFW's pairs protocol: 10-fold accuracy ± std, threshold chosen on 9 folds each time.
+
+    spark-submit workloads/faces_verify.py --pairs URI [--input faces/embeddings] [--output faces/verify]
+
+--pairs is LFW's ``pairs.txt`` (or ``pairsDevTest.txt``). Image ``name i`` is the embedding of
+``.../name/name_000i.<ext>`` (the photo's main face). A pair with an image that has no embedding
+counts as "different people" (distance +inf), so failures cost accuracy instead of being dropped;
+their number is reported. Writes ``report.json``, ``roc.png`` and ``distances/`` (parquet) under
+--output and prints the report without the per-fold lists as one JSON line.
+"""
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from workloads.common import copy_to_uri, to_hadoop_uri
+from workloads.face_jobs import DEFAULTS, fail, read_parquet
+from workloads.faces_report import k_fold_accuracy, parse_pairs, roc_png
+from workloads.fruits_report import PhaseTimer
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the job; return the process exit code."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--pairs", required=True, help="LFW pairs file (path or Hadoop URI), e.g. lfw_meta/pairs.txt")
+    p.add_argument("--input", default=DEFAULTS["embeddings"], help="output of faces-embed (default %(default)s)")
+    p.add_argument("--output", default=DEFAULTS["verify"], help="where to write (overwritten; default %(default)s)")
+    args = p.parse_args(argv)
+
+    timer = PhaseTimer()
+    spark = SparkSession.builder.appName("faces-verify").getOrCreate()
+    src, out = to_hadoop_uri(args.input.rstrip("/")), to_hadoop_uri(args.output.rstrip("/"))
+    try:
+        pairs = parse_pairs("\n".join(r.value for r in spark.read.text(to_hadoop_uri(args.pairs)).collect()))
+    except Exception as exc:  # missing file (AnalysisException) or a malformed one (ValueError)
+        return fail(spark, "faces_verify", f"--pairs {args.pairs}: {str(exc).splitlines()[0]}")
+    emb, error = read_parquet(spark, f"{src}/embeddings", "--input", "faces-embed")
+    if error:
+        return fail(spark, "faces_verify", error)
+    keys = sorted({p.a for p in pairs} | {p.b for p in pairs})
+    wanted = spark.createDataFrame([(k,) for k in keys], "key string")
+    key = F.concat_ws("/", "label", F.regexp_extract(F.element_at(F.split("path", "/"), -1), r"^(.*)\.[^.]+$", 1))
+    found = (emb.where("face = 0 AND embedding IS NOT NULL").withColumn("key", key)
+             .join(F.broadcast(wanted), "key").select("key", "embedding").collect())
+    vectors = {r["key"]: np.asarray(r["embedding"], np.float64) for r in found}
+    timer.end("collect_s")
+
+    distances = np.array([np.linalg.norm(vectors[p.a] - vectors[p.b]) if p.a in vectors and p.b in vectors
+                          else np.inf for p in pairs])
+    same = np.array([p.same for p in pairs])
+    folds = np.array([p.fold for p in pairs])
+    missing = [k for k in keys if k not in vectors]
+    report = {"input": src, "pairs_file": args.pairs, "pairs": len(pairs), "images": len(keys),
+              "images_without_embedding": len(missing),
+              "pairs_without_embedding": int(np.isinf(distances).sum()), "missing": missing[:50]}
+    report |= k_fold_accuracy(distances, same, folds)
+    with tempfile.TemporaryDirectory(prefix="faces-verify-") as tmp:
+        report["auc"] = round(roc_png(distances, same, Path(tmp) / "roc.png",
+                                      f"LFW pairs ({len(pairs)}): {report['accuracy_mean']:.2%} "
+                                      f"± {report['accuracy_std']:.2%}"), 5)
+        report["timings"] = timer.seconds | {"total_s": timer.total()}
+        (Path(tmp) / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+        copy_to_uri(spark, sorted(Path(tmp).iterdir()), out)
+    rows = [(p.a, p.b, p.same, p.fold, float(d) if np.isfinite(d) else None) for p, d in zip(pairs, distances,
+                                                                                            strict=True)]
+    (spark.createDataFrame(rows, "a string, b string, same boolean, fold int, distance double").coalesce(1)
+     .write.mode("overwrite").parquet(f"{out}/distances"))
+    print(json.dumps({k: v for k, v in report.items() if k not in ("missing", "fold_accuracies", "thresholds")}))
+    spark.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
