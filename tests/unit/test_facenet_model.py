@@ -4,9 +4,11 @@ import hashlib
 import http.server
 import importlib.util
 import os
+import subprocess
 import sys
 import threading
 import types
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +24,23 @@ from workloads.facenet_model import DIM, INPUT_SIZE, InceptionResnetV1, fetch_we
 UPSTREAM_PARAMS = 23_482_624
 UPSTREAM_ENTRIES = 714
 UPSTREAM_SIGNATURE = "2c9c14578327e5f3743d9816f91de249ca7693d0fb9984999e2ab61429a563ed"
-UPSTREAM_SRC = Path(os.environ.get("FACENET_PYTORCH_SRC",
-                                   "/tmp/facenet_ref/facenet_pytorch/models/inception_resnet_v1.py"))
+UPSTREAM_CACHE = Path.home() / ".cache" / "clusterctl-tests" / "facenet-pytorch-2.6.0"
+UPSTREAM_MODULE = "facenet_pytorch/models/inception_resnet_v1.py"
+
+
+def _upstream_source() -> Path:
+    """Upstream's inception_resnet_v1.py: $FACENET_PYTORCH_SRC, or from facenet-pytorch 2.6.0's wheel, fetched
+    once with pip (the package itself cannot be installed here: it pins torch<2.3 and needs torchvision)."""
+    if os.environ.get("FACENET_PYTORCH_SRC"):
+        return Path(os.environ["FACENET_PYTORCH_SRC"])
+    src = UPSTREAM_CACHE / UPSTREAM_MODULE
+    if not src.is_file():
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(UPSTREAM_CACHE),
+                        "facenet-pytorch==2.6.0"], check=False, capture_output=True, timeout=300)
+        for wheel in UPSTREAM_CACHE.glob("facenet_pytorch-2.6.0-*.whl"):
+            with zipfile.ZipFile(wheel) as zf:
+                zf.extract(UPSTREAM_MODULE, UPSTREAM_CACHE)
+    return src
 
 
 def _signature(model: torch.nn.Module) -> dict[str, tuple[int, ...]]:
@@ -110,8 +127,10 @@ def test_architecture_has_upstreams_parameters_and_keys():
 
 def test_port_matches_upstream_source(saved_model, images, monkeypatch):
     """Upstream's own module (source file imported alone, its download/requests imports stubbed) vs the port."""
-    if not UPSTREAM_SRC.is_file():
-        pytest.skip(f"facenet-pytorch source not found at {UPSTREAM_SRC} (set FACENET_PYTORCH_SRC)")
+    upstream_src = _upstream_source()
+    if not upstream_src.is_file():
+        pytest.skip(f"facenet-pytorch 2.6.0 could not be fetched with pip into {UPSTREAM_CACHE} "
+                    "(or set FACENET_PYTORCH_SRC to its inception_resnet_v1.py)")
     for name in ("requests", "requests.adapters", "facenet_pytorch", "facenet_pytorch.models",
                  "facenet_pytorch.models.utils", "facenet_pytorch.models.utils.download"):
         stub = types.ModuleType(name)
@@ -119,7 +138,7 @@ def test_port_matches_upstream_source(saved_model, images, monkeypatch):
         monkeypatch.setitem(sys.modules, name, stub)
     sys.modules["requests.adapters"].HTTPAdapter = object
     sys.modules["facenet_pytorch.models.utils.download"].download_url_to_file = None
-    spec = importlib.util.spec_from_file_location("facenet_pytorch.models.inception_resnet_v1", UPSTREAM_SRC)
+    spec = importlib.util.spec_from_file_location("facenet_pytorch.models.inception_resnet_v1", upstream_src)
     upstream_module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(upstream_module)
     upstream = upstream_module.InceptionResnetV1(pretrained=None, classify=False)

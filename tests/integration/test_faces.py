@@ -1,0 +1,210 @@
+"""The face jobs chained on a real local Spark cluster with real LFW people."""
+
+import json
+import os
+import random
+import shutil
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+from tests.conftest import DATA
+from tests.support.local_cluster import started_cluster
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(shutil.which("java") is None and not os.environ.get("JAVA_HOME"), reason="needs Java 17+"),
+    pytest.mark.skipif(not (DATA / "lfw").is_dir(), reason=f"real images not available: {DATA}/lfw is missing"),
+]
+pytest.importorskip("dlib", reason="the faces extra (dlib-bin, face-recognition-models) is not installed")
+
+PEOPLE, PER_PERSON, TRAIN = 4, 10, 5
+IMAGES = PEOPLE * PER_PERSON
+
+
+def _json_line(stdout: str) -> dict:
+    return json.loads([ln for ln in stdout.splitlines() if ln.startswith("{")][-1])
+
+
+def _no_face_image() -> Image.Image:
+    """A smooth colour gradient with a disc: an image without a face."""
+    y, x = np.mgrid[0:200, 0:240]
+    rgb = np.stack([x % 256, y % 256, (x + y) // 2 % 256], axis=-1).astype(np.uint8)
+    rgb[(x - 120) ** 2 + (y - 100) ** 2 < 40**2] = (200, 30, 30)
+    return Image.fromarray(rgb)
+
+
+@pytest.fixture(scope="module")
+def people():
+    """4 seeded people with at least 16 photos: the first 10 photos of each are the input, 1 more is streamed."""
+    lfw = DATA / "lfw"
+    eligible = sorted(p.name for p in lfw.iterdir() if p.is_dir() and len(list(p.glob("*.jpg"))) >= 16)
+    return random.Random(5).sample(eligible, PEOPLE)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    yield from started_cluster(tmp_path_factory.mktemp("faces-cluster"))
+
+
+@pytest.fixture(scope="module")
+def lfw_input(people, tmp_path_factory):
+    root = tmp_path_factory.mktemp("faces-input")
+    for name in people:
+        (root / name).mkdir()
+        for f in sorted((DATA / "lfw" / name).glob("*.jpg"))[:PER_PERSON]:
+            shutil.copy(f, root / name / f.name)
+    (root / "Nobody").mkdir()
+    _no_face_image().save(root / "Nobody" / "Nobody_0001.jpg")
+    (root / "Nobody" / "Nobody_0002.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated jpeg")
+    return root
+
+
+@pytest.fixture(scope="module")
+def aligned(cluster, lfw_input):
+    proc = cluster.cli("submit", "faces-align", "--input", str(lfw_input))
+    return _json_line(proc.stdout), cluster.root / "faces" / "aligned"
+
+
+@pytest.fixture(scope="module")
+def embedded(cluster, aligned):
+    proc = cluster.cli("submit", "faces-embed")  # default paths chain from faces-align's
+    table = pq.read_table(cluster.root / "faces" / "embeddings" / "embeddings").to_pandas()
+    return _json_line(proc.stdout), table
+
+
+def test_align_reports_every_image(aligned):
+    printed, out = aligned
+    summary = json.loads((out / "summary.json").read_text())
+    assert {k: v for k, v in summary.items() if k != "failures"} == printed
+    assert summary["files"] == IMAGES + 2
+    assert (summary["no_face"], summary["undecodable"]) == (1, 1)
+    assert summary["images_with_face"] >= IMAGES - 1 and summary["faces"] == summary["images_with_face"]
+    reasons = {f["path"].rsplit("/", 1)[-1]: f["error"] for f in summary["failures"]}
+    assert reasons["Nobody_0001.jpg"].startswith("no face found")
+    assert reasons["Nobody_0002.jpg"].startswith("undecodable")
+
+
+def test_aligned_crops_are_160_square_and_contain_a_face(aligned):
+    from workloads.face_detect import decode_rgb, detect
+
+    _, out = aligned
+    table = pq.read_table(out / "faces").to_pandas()
+    faces = table[table["error"].isna()]
+    assert len(faces) >= IMAGES - 1
+    assert all(len(b) == 4 and len(lm) == 10 for b, lm in zip(faces["box"], faces["landmarks"], strict=True))
+    assert (faces["score"] > 0).all()
+    found = 0
+    for crop_path, blob in zip(faces["crop_path"], faces["crop"], strict=True):
+        on_disk = (out / "crops" / crop_path.split("/crops/", 1)[1]).read_bytes()
+        assert on_disk == blob
+        rgb = decode_rgb(blob)
+        assert rgb.shape == (160, 160, 3)
+        found += bool(detect(rgb, "hog"))
+    assert found >= 0.95 * len(faces)  # re-detected in the crop
+
+
+def test_same_person_embeddings_are_closer(embedded, people):
+    summary, table = embedded
+    assert summary["model"]["dim"] == 128 and summary["images_without_embedding"] == 2
+    ok = table[table["embedding"].notna()]
+    x = np.stack(ok["embedding"].to_numpy())
+    assert x.shape[1] == 128 and np.isfinite(x).all()
+    labels = ok["label"].to_numpy()
+    d = np.linalg.norm(x[:, None] - x[None], axis=-1)
+    same = (labels[:, None] == labels[None]) & ~np.eye(len(x), dtype=bool)
+    diff = labels[:, None] != labels[None]
+    assert d[same].mean() < 0.6 < d[diff].mean()  # dlib's own threshold sits between them
+
+
+def test_average_matches_the_mean_of_the_embeddings(cluster, embedded):
+    _, table = embedded
+    proc = cluster.cli("submit", "faces-average")
+    printed = _json_line(proc.stdout)
+    saved = json.loads((cluster.root / "faces" / "average" / "average.json").read_text())
+    assert (saved["processed"], saved["failed"]) == (IMAGES + 2, 2) and printed["embedded"] == IMAGES
+    expected = np.stack(table["embedding"].dropna().to_numpy()).mean(axis=0)
+    np.testing.assert_allclose(saved["mean"], expected, atol=1e-5)
+    per_label = pq.read_table(cluster.root / "faces" / "average" / "per_label").to_pandas()
+    assert set(per_label["label"]) == set(table.loc[table["embedding"].notna(), "label"])
+
+
+@pytest.fixture(scope="module")
+def classified(cluster, embedded):
+    proc = cluster.cli("submit", "faces-classify", "--min-images", str(PER_PERSON - 1),
+                       "--train-per-class", str(TRAIN), "--unknown-threshold", "0")
+    return _json_line(proc.stdout), cluster.root / "faces" / "classifier"
+
+
+def test_classifier_is_well_above_chance(classified, people):
+    printed, out = classified
+    report = json.loads((out / "report.json").read_text())
+    assert report["classes"] == PEOPLE and report["chance"] == 0.25
+    assert report["train_faces"] == PEOPLE * TRAIN
+    assert report["accuracy"] >= 0.85 and printed["accuracy"] == report["accuracy"]
+    assert set(report["per_class"]) == set(people)
+    assert sum(map(sum, report["confusion_matrix"]["rows_true_columns_predicted"])) == report["test_faces"]
+    with Image.open(out / "confusion.png") as img:
+        assert img.format == "PNG"
+    assert (out / "model.joblib").stat().st_size > 0
+
+
+def test_verify_on_pairs_of_these_people(cluster, embedded, people, tmp_path):
+    n = PER_PERSON
+    matched = [f"{p}\t{i}\t{j}" for p in people for i, j in ((1, 2), (3, 4), (5, n))]
+    mismatched = [f"{a}\t{shift + k}\t{people[(k + shift) % PEOPLE]}\t{n - shift}"
+                  for shift in (1, 2, 3) for k, a in enumerate(people)]
+    per_fold = 6
+    body = matched[:per_fold] + mismatched[:per_fold] + matched[per_fold:] + mismatched[per_fold:]
+    (tmp_path / "pairs.txt").write_text(f"2\t{per_fold}\n" + "\n".join(body) + "\n")
+    proc = cluster.cli("submit", "faces-verify", "--pairs", str(tmp_path / "pairs.txt"))
+    printed = _json_line(proc.stdout)
+    report = json.loads((cluster.root / "faces" / "verify" / "report.json").read_text())
+    assert (report["pairs"], report["folds"]) == (24, 2) and printed["accuracy_mean"] == report["accuracy_mean"]
+    assert report["accuracy_mean"] >= 0.8 and report["auc"] >= 0.9
+    with Image.open(cluster.root / "faces" / "verify" / "roc.png") as img:
+        assert img.format == "PNG"
+
+    bad = tmp_path / "bad_pairs.txt"
+    bad.write_text("10\t300\nAlice\t1\n")
+    proc = cluster.cli("submit", "faces-verify", "--pairs", str(bad), check=False)
+    assert proc.returncode != 0 and "--pairs" in proc.stderr and "header promises" in proc.stderr
+
+
+def test_stream_classifies_new_snapshots_and_resumes(cluster, classified, people, lfw_input):
+    watch = cluster.root / "incoming"
+    watch.mkdir()
+    person = people[0]
+    shutil.copy(sorted((DATA / "lfw" / person).glob("*.jpg"))[PER_PERSON], watch / "snap_0001.jpg")
+    shutil.copy(lfw_input / "Nobody" / "Nobody_0001.jpg", watch / "snap_0002.jpg")
+    proc = cluster.cli("submit", "faces-stream", "--watch", str(watch), "--once")
+    printed = [json.loads(ln) for ln in proc.stdout.splitlines() if ln.startswith('{"path"')]
+    rows = {r["path"].rsplit("/", 1)[-1]: r for r in printed}
+    assert rows["snap_0001.jpg"]["predicted"] == person and rows["snap_0001.jpg"]["error"] is None
+    assert rows["snap_0002.jpg"]["error"].startswith("no face found")
+    results = cluster.root / "faces" / "stream" / "results"
+    table = pq.read_table(results).to_pandas()
+    assert len(table) == 2 and len(table["embedding"].dropna().iloc[0]) == 128
+
+    # the checkpoint remembers what was processed: a second run only sees the new file
+    shutil.copy(sorted((DATA / "lfw" / people[1]).glob("*.jpg"))[PER_PERSON], watch / "snap_0003.jpg")
+    proc = cluster.cli("submit", "faces-stream", "--watch", str(watch), "--once")
+    printed = [json.loads(ln) for ln in proc.stdout.splitlines() if ln.startswith('{"path"')]
+    assert [r["path"].rsplit("/", 1)[-1] for r in printed] == ["snap_0003.jpg"]
+    assert printed[0]["predicted"] == people[1]
+    assert len(pq.read_table(results)) == 3
+
+
+def test_bad_inputs_are_one_line_errors(cluster, tmp_path):
+    missing = cluster.cli("submit", "faces-embed", "--input", str(tmp_path / "nothing"), "--output",
+                          str(tmp_path / "o"), check=False)
+    assert missing.returncode != 0 and "run `clusterctl submit faces-align` first" in missing.stderr
+    facenet = cluster.cli("submit", "faces-embed", "--model", "facenet", "--output", str(tmp_path / "o"), check=False)
+    assert facenet.returncode != 0 and "--weights is required for facenet" in facenet.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    proc = cluster.cli("submit", "faces-align", "--input", str(empty), "--output", str(tmp_path / "o"), check=False)
+    assert proc.returncode != 0 and "no files matching" in proc.stderr
+    assert not (tmp_path / "o").exists()

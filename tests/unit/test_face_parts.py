@@ -1,0 +1,161 @@
+"""The face workloads' parts without Spark: crop geometry, face choice, pairs protocol, open set, weights, split."""
+
+import numpy as np
+import pytest
+
+from tests.conftest import DATA
+from workloads.face_detect import Face, align, central_first, decode_rgb, detect, encode_jpeg
+from workloads.face_embed import WeightsNotFound, get_embedder
+from workloads.face_pipeline import crop_name
+from workloads.faces_classify import split
+from workloads.faces_report import best_threshold, k_fold_accuracy, open_set, parse_pairs
+
+
+def _face(box, eyes=((110, 100), (150, 100)), detector="mtcnn") -> Face:
+    (lx, ly), (rx, ry) = eyes
+    return Face(box, 0.99, [(lx, ly), (rx, ry), (130, 130), (115, 150), (145, 150)], detector)
+
+
+def test_crop_is_square_around_the_box_with_the_margin():
+    rgb = np.zeros((250, 250, 3), np.uint8)
+    rgb[80:180, 100:160] = 255  # the "face": a white 60 x 100 box
+    a = align(rgb, _face((100, 80, 160, 180)), size=160, margin=32)
+    assert a.crop.shape == (160, 160, 3) and a.angle == 0
+    side = 100 + 32  # the longer side + margin, not stretched to the box's aspect
+    x1, y1, x2, y2 = a.crop_box
+    assert (x2 - x1, y2 - y1) == pytest.approx((60 * 160 / side, 100 * 160 / side))
+    assert ((x1 + x2) / 2, (y1 + y2) / 2) == pytest.approx((80, 80))
+    inside = a.crop[int(y1) + 3:int(y2) - 3, int(x1) + 3:int(x2) - 3]
+    assert inside.min() > 200 and a.crop[:, :int(x1) - 3].max() < 50
+
+
+def test_crop_outside_the_image_is_black():
+    rgb = np.full((100, 100, 3), 255, np.uint8)
+    a = align(rgb, _face((0, 0, 40, 40)), size=64, margin=40)
+    assert a.crop.shape == (64, 64, 3) and a.crop[0, 0].max() == 0 and a.crop[40, 40].min() == 255
+
+
+def test_rotate_levels_the_eyes():
+    rgb = np.zeros((250, 250, 3), np.uint8)
+    face = _face((90, 70, 170, 170), eyes=((105, 95), (155, 115)))  # tilted by atan(20/50) = 21.8 degrees
+    a = align(rgb, face, rotate=True)
+    (lx, ly), (rx, ry) = a.crop_landmarks[:2]
+    assert a.angle == pytest.approx(np.degrees(np.arctan2(20, 50)))
+    assert ly == pytest.approx(ry, abs=1e-6) and rx - lx == pytest.approx(np.hypot(50, 20) * 160 / 132, rel=1e-6)
+    dlib_face = Face(face.box, 1.0, [(160, 115), (150, 113), (100, 93), (110, 97), (130, 130)], "hog")
+    left, right = dlib_face.eyes()  # dlib's points: outer/inner corners of one eye, then the other's, then the nose
+    assert tuple(left) == (105, 95) and tuple(right) == (155, 114)
+
+
+def test_central_face_beats_a_larger_one_at_the_edge():
+    big_edge, small_centre = _face((0, 0, 120, 120)), _face((100, 100, 180, 180))
+    assert central_first([big_edge, small_centre], (250, 250, 3))[0] is small_centre
+    big_near = _face((10, 60, 150, 200))  # much larger, a little off-centre: area wins
+    assert central_first([_face((110, 110, 140, 140)), big_near], (250, 250, 3))[0] is big_near
+
+
+def test_detectors_and_images():
+    with pytest.raises(ValueError, match="choose one of auto, hog, mtcnn"):
+        detect(np.zeros((10, 10, 3), np.uint8), "haar")
+    assert detect(np.zeros((120, 120, 3), np.uint8), "hog") == []
+    with pytest.raises(Exception):  # noqa: B017 - PIL's own error type
+        decode_rgb(b"not an image")
+    rgb = (np.arange(64 * 48 * 3) % 251).astype(np.uint8).reshape(64, 48, 3)
+    assert decode_rgb(encode_jpeg(rgb)).shape == (64, 48, 3)
+    assert crop_name("Jo Doe", "file:/x/Jo%20Doe/Jo_0001.jpg", 0) == "Jo Doe/Jo_0001.jpg"
+    assert crop_name("Jo", "s3://b/Jo/Jo_0001.png", 2) == "Jo/Jo_0001_2.jpg"
+
+
+@pytest.mark.skipif(not (DATA / "lfw").is_dir(), reason=f"real images not available: {DATA}/lfw is missing")
+def test_dlib_embeddings_of_a_real_face_are_deterministic_and_person_specific():
+    pytest.importorskip("dlib", reason="the faces extra is not installed")
+    from workloads.face_embed import embedder
+
+    people = [p for p in sorted((DATA / "lfw").iterdir()) if len(list(p.glob("*.jpg"))) >= 2][:2]
+    crops, boxes, labels = [], [], []
+    for person in people:
+        for f in sorted(person.glob("*.jpg"))[:2]:
+            rgb = decode_rgb(f.read_bytes())
+            a = align(rgb, central_first(detect(rgb, "hog"), rgb.shape)[0])
+            crops.append(a.crop)
+            boxes.append(a.crop_box)
+            labels.append(person.name)
+    embed = embedder("dlib_resnet", None, 1)
+    x = embed(crops, boxes)
+    assert x.shape == (4, 128) and x.dtype == np.float32
+    np.testing.assert_array_equal(x, embed(crops, boxes))
+    assert np.linalg.norm(x[0] - x[1]) < 0.6 < np.linalg.norm(x[0] - x[2])
+
+
+def test_weights_are_checked_before_any_executor(tmp_path):
+    assert get_embedder("dlib_resnet").resolve_weights(None) is None
+    facenet = get_embedder("facenet")
+    with pytest.raises(WeightsNotFound, match="--weights is required for facenet"):
+        facenet.resolve_weights(None)
+    with pytest.raises(WeightsNotFound, match="no such file"):
+        facenet.resolve_weights(str(tmp_path / "none.pt"))
+    with pytest.raises(WeightsNotFound, match="--weights-sha256 is required"):
+        facenet.resolve_weights("https://example.invalid/w.pt")
+    (tmp_path / "w.pt").write_bytes(b"x")
+    assert facenet.resolve_weights(str(tmp_path / "w.pt")) == str(tmp_path / "w.pt")
+    with pytest.raises(ValueError, match="unknown embedder 'arcface'"):
+        get_embedder("arcface")
+
+
+PAIRS = """2\t2
+Ann\t1\t2
+Bob\t1\t3
+Ann\t1\tBob\t2
+Cy\t4\tAnn\t2
+Cy\t1\t2
+Bob\t2\t4
+Cy\t1\tBob\t1
+Ann\t3\tCy\t2
+"""
+
+
+def test_pairs_file_is_parsed_into_folds():
+    pairs = parse_pairs(PAIRS)
+    assert len(pairs) == 8 and [p.fold for p in pairs] == [0] * 4 + [1] * 4
+    assert (pairs[0].a, pairs[0].b, pairs[0].same) == ("Ann/Ann_0001", "Ann/Ann_0002", True)
+    assert (pairs[3].a, pairs[3].b, pairs[3].same) == ("Cy/Cy_0004", "Ann/Ann_0002", False)
+    assert len(parse_pairs("1\nAnn\t1\t2\nAnn\t1\tBob\t1\n")) == 2  # pairsDevTest style: one fold
+    with pytest.raises(ValueError, match="header promises"):
+        parse_pairs("10\t300\nAnn\t1\t2\n")
+    with pytest.raises(ValueError, match="line 2"):
+        parse_pairs("1\t1\nAnn\t1\nAnn\t1\tBob\t1\n")
+    with pytest.raises(ValueError, match="first line"):
+        parse_pairs("Ann\t1\t2\n")
+
+
+def test_k_fold_threshold_comes_from_the_other_folds():
+    assert best_threshold(np.array([0.2, 0.3, 0.8, 0.9]), np.array([True, True, False, False])) == pytest.approx(0.55)
+    # fold 0 separates at 0.5, fold 1 at 1.5: each fold is scored with the other's threshold
+    d = np.array([0.1, 0.4, 0.6, 0.9, 1.1, 1.4, 1.6, 1.9])
+    same = np.array([True, True, False, False, True, True, False, False])
+    folds = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    r = k_fold_accuracy(d, same, folds)
+    assert r["thresholds"] == pytest.approx([1.5, 0.5]) and r["fold_accuracies"] == [0.5, 0.5]
+    assert k_fold_accuracy(d[:4], same[:4], folds[:4])["accuracy_mean"] == 1.0
+    separable = k_fold_accuracy(np.r_[d[:4], d[:4]], np.r_[same[:4], same[:4]], folds)
+    assert (separable["accuracy_mean"], separable["accuracy_std"]) == (1.0, 0.0)
+    with_missing = k_fold_accuracy(np.r_[d[:3], np.inf], same[:4], np.zeros(4, int))  # no embedding: "different"
+    assert with_missing["accuracy_mean"] == 1.0
+
+
+def test_open_set_threshold():
+    known = np.array([[0.9, 0.1], [0.55, 0.45], [0.2, 0.8]])
+    unknown = np.array([[0.5, 0.5], [0.95, 0.05]])
+    r = open_set(known, np.array([True, False, True]), unknown, 0.6)
+    assert r == {"threshold": 0.6, "known_accepted_rate": pytest.approx(2 / 3, abs=1e-5), "accuracy_of_accepted": 1.0,
+                 "unknown_faces": 2, "unknown_rejected_rate": 0.5}
+
+
+def test_train_split_first_by_path_or_seeded():
+    paths = np.array([f"p/{n}_{i:04d}.jpg" for n in ("a", "b") for i in (3, 1, 2, 4)])
+    labels = np.array(["a"] * 4 + ["b"] * 4)
+    first = split(paths, labels, 2, "first", 0)
+    assert sorted(paths[first]) == ["p/a_0001.jpg", "p/a_0002.jpg", "p/b_0001.jpg", "p/b_0002.jpg"]
+    rnd = split(paths, labels, 3, "random", 7)
+    assert rnd.sum() == 6 and (rnd[:4].sum(), rnd[4:].sum()) == (3, 3)
+    np.testing.assert_array_equal(rnd, split(paths, labels, 3, "random", 7))
