@@ -15,7 +15,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn
 from rich.table import Table
 
 from clusterctl import __version__
-from clusterctl.datasets import DEFAULT_DATA
+from clusterctl.datasets import DEFAULT_DATA, DEFAULT_LFW, DEFAULT_LFW_META
 from clusterctl.errors import ClusterctlError, SpecError
 from clusterctl.progress import Reporter
 
@@ -524,6 +524,38 @@ def bench_fruits(data: Path, repeats: int, workers: int, k: int, skip_full: bool
 
     with _progress() as report:
         result = run_fruits_bench(data, out_dir, repeats, workers, not skip_full, k, report)
+    if as_json:
+        _emit_json(result)
+    else:
+        out.print(Path(result["markdown"]).read_text(), highlight=False, markup=False)
+
+
+@bench.command("faces")
+@click.option("--lfw", type=click.Path(path_type=Path), default=DEFAULT_LFW, show_default=True,
+              help="LFW image folder, one sub-folder per person.")
+@click.option("--meta", type=click.Path(path_type=Path), default=DEFAULT_LFW_META, show_default=True,
+              help="Folder with LFW's pairs.txt.")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 8))
+@click.option("--detector-sample", default=400, show_default=True, type=click.IntRange(10, 100000),
+              help="Images the detectors are compared on.")
+@click.option("--stream-files", default=24, show_default=True, type=click.IntRange(3, 1000),
+              help="Snapshots timed through faces-stream (the first is reported apart).")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("benchmarks"), show_default=True)
+@JSON_OPTION
+def bench_faces(lfw: Path, meta: Path, workers: int, detector_sample: int, stream_files: int, out_dir: Path,
+                as_json: bool) -> None:
+    """Face workloads on the whole LFW: align + embed wall time and failures, identity accuracy (people with
+    >= 40 faces), pairs 10-fold accuracy, detectors compared, streaming latency p50/p95. About 15 minutes
+    on 2 cores.
+
+    \b
+    Example:
+      clusterctl bench faces --lfw ../shared/data/lfw --meta ../shared/data/lfw_meta
+    """
+    from clusterctl.bench_faces import run_faces_bench
+
+    with _progress() as report:
+        result = run_faces_bench(lfw, meta, out_dir, workers, detector_sample, stream_files, report)
     if as_json:
         _emit_json(result)
     else:

@@ -8,6 +8,8 @@ from clusterctl.errors import SpecError
 from workloads import IMAGE_SUFFIXES
 
 DEFAULT_DATA = Path("../shared/data/fruits-360/Test")
+DEFAULT_LFW = Path("../shared/data/lfw")
+DEFAULT_LFW_META = Path("../shared/data/lfw_meta")
 
 
 def class_images(root: Path) -> dict[str, list[Path]]:

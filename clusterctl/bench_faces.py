@@ -1,0 +1,235 @@
+"""Faces benchmark on a local cluster: the whole LFW aligned and embedded, identities, pairs, streaming latency.
+
+1. ``faces-align`` + ``faces-embed`` over every image (spark-submit wall time, JVM start included);
+2. ``faces-classify`` on the people with >= 40 faces (first 30 train), ``faces-verify`` on ``pairs.txt``;
+3. the detectors side by side on a seeded sample (HOG, MTCNN, auto);
+4. ``faces-stream``: files dropped one at a time into the watched directory (atomic rename), latency
+   from the rename to the job printing the file's result row (printed after the row is written).
+"""
+
+import json
+import os
+import random
+import shutil
+import statistics
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from clusterctl.bench import machine_info, write_results
+from clusterctl.bench_fruits import _last_json, _measured
+from clusterctl.datasets import class_images
+from clusterctl.demo import demo_spec
+from clusterctl.errors import ClusterctlError, SpecError
+from clusterctl.jobs import resolve_job
+from clusterctl.progress import Reporter, silent
+from clusterctl.providers.local import LocalProvider
+from clusterctl.render import render
+from clusterctl.spec import parse_spec
+from clusterctl.state import Workdir
+
+TARGETS = {"align_embed_s": 15 * 60, "failed_rate": 0.005, "identity_accuracy": 0.99, "pairs_accuracy": 0.993,
+           "stream_p50_s": 2.0}
+DETECTORS = ("hog", "mtcnn", "auto")
+
+
+def _submit(provider: LocalProvider, workdir: Workdir, name: str, *args: str) -> dict[str, Any]:
+    job = resolve_job(name, args, workdir.root)
+    result = provider.submit(job, silent, silent)
+    if result.exit_code != 0:
+        raise ClusterctlError(f"{name} failed; see {result.driver_log}")
+    return {"wall_s": round(result.wall_seconds, 3), "summary": _last_json(result.stdout.read_text())}
+
+
+def _sample(lfw: Path, dest: Path, images: int, seed: int) -> Path:
+    """``images`` seeded images of LFW, in their person folders."""
+    files = sorted(f for fs in class_images(lfw).values() for f in fs)
+    for f in random.Random(seed).sample(files, min(images, len(files))):
+        (dest / f.parent.name).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(f, dest / f.parent.name / f.name)
+    return dest
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def _stream(provider: LocalProvider, workdir: Workdir, snapshots: list[Path], tmp: Path, classifier: Path,
+            interval: float, report: Reporter) -> dict[str, Any]:
+    """Run faces-stream, drop ``snapshots`` one at a time, time each file's result row."""
+    watch, staging = tmp / "incoming", tmp / "staging"
+    watch.mkdir()
+    staging.mkdir()
+    printed: dict[str, float] = {}
+    predicted: dict[str, str | None] = {}
+    ready = threading.Event()
+
+    def on_line(line: str, *_: Any) -> None:
+        if line.startswith('{"watching"'):
+            ready.set()
+        elif line.startswith('{"path"'):
+            row = json.loads(line)
+            name = row["path"].rsplit("/", 1)[-1]
+            printed.setdefault(name, time.monotonic())
+            predicted[name] = row["predicted"]
+
+    timeout = 90 + len(snapshots) * (interval + 1)
+    job = resolve_job("faces-stream", ("--watch", str(watch), "--classifier", str(classifier), "--output",
+                                       str(tmp / "stream"), "--timeout", str(timeout)), workdir.root)
+    outcome: dict[str, Any] = {}
+    runner = threading.Thread(target=lambda: outcome.update(result=provider.submit(job, silent, on_line)))
+    runner.start()
+    try:
+        if not ready.wait(120):
+            raise ClusterctlError(f"faces-stream did not start within 120 s; see {workdir.sub('runs')}")
+        landed: dict[str, float] = {}
+        truth: dict[str, str] = {}
+        for i, src in enumerate(snapshots):
+            name = f"snap_{i:04d}{src.suffix}"
+            truth[name] = src.parent.name
+            shutil.copyfile(src, staging / name)
+            os.replace(staging / name, watch / name)  # the file appears whole
+            landed[name] = time.monotonic()
+            deadline = time.monotonic() + 30
+            while name not in printed and time.monotonic() < deadline:
+                time.sleep(0.01)
+            report(f"  stream {i + 1}/{len(snapshots)}: "
+                   + (f"{printed[name] - landed[name]:.2f}s" if name in printed else "no row within 30 s"))
+            time.sleep(interval)
+    finally:
+        runner.join()
+    latencies = [printed[n] - t for n, t in landed.items() if n in printed]
+    warm = latencies[1:]  # the first file also pays for the query's first micro-batch
+    return {"files": len(snapshots), "rows": len(latencies), "interval_s": interval,
+            "predicted_right": sum(predicted.get(n) == person for n, person in truth.items()),
+            "first_s": round(latencies[0], 3) if latencies else None,
+            "p50_s": round(statistics.median(warm), 3), "p95_s": round(_percentile(warm, 0.95), 3),
+            "max_s": round(max(warm), 3), "latencies_s": [round(v, 3) for v in latencies],
+            "wall_s": round(outcome["result"].wall_seconds, 1)}
+
+
+def _markdown(doc: dict[str, Any]) -> str:
+    m, s = doc["machine"], doc["summary"]
+    al, em = s["align"], s["embed"]
+    lines = [
+        "# Faces on LFW: alignment, embeddings, identities, pairs, streaming",
+        "",
+        f"Measured {doc['date']} on {m['cpus']} CPUs / {m['memory_gib']} GiB, Java {m['java']}, Spark {m['spark']}, "
+        f"Python {m['python']}; local cluster of {doc['workers']} workers x 1 core; detector `auto` (dlib HOG, "
+        "MTCNN where HOG finds no face), embedder `dlib_resnet` (dlib-bin wheel, no BLAS).",
+        f"Reproduce: `clusterctl bench faces --lfw {doc['lfw']} --meta {doc['meta']}`.",
+        "",
+        "| measure | result | target |",
+        "|---|---|---|",
+        f"| whole LFW align + embed, wall (spark-submit, JVM start included) | **{s['align_embed_s'] / 60:.1f} min** "
+        f"({al['wall_s']:.0f} s + {em['wall_s']:.0f} s) | <= 15 min |",
+        f"| images without a face (failed) | **{al['failed']} of {al['files']} = {al['failed_rate']:.2%}** | "
+        "<= 0.5% |",
+        f"| identities with >= 40 faces ({s['classify']['classes']} people, {s['classify']['test_faces']} test faces)"
+        f" | **{s['classify']['accuracy']:.2%}** | >= 99% |",
+        f"| LFW pairs, 10-fold ({s['verify']['pairs']} pairs) | **{s['verify']['accuracy_mean']:.2%} "
+        f"± {s['verify']['accuracy_std']:.2%}** (AUC {s['verify']['auc']:.4f}) | >= 99.3% |",
+        f"| streaming latency, file landing to result row ({s['stream']['rows'] - 1} files after the first) | "
+        f"**p50 {s['stream']['p50_s']:.2f} s**, p95 {s['stream']['p95_s']:.2f} s | p50 <= 2 s |",
+        "",
+        "## Whole LFW",
+        "",
+        f"- align: {al['files']} images in {al['wall_s']:.0f} s wall ({al['summary']['images_per_s']:.1f} images/s "
+        f"in the align phase, {al['summary']['images_per_s_per_core']:.1f} per core); faces by detector "
+        f"{al['summary']['faces_by_detector']}; executor core-seconds {al['summary']['core_seconds']}.",
+        f"- embed: {em['summary']['embedded_faces']} faces in {em['wall_s']:.0f} s wall "
+        f"({em['summary']['images_per_s']:.1f} faces/s, {em['summary']['images_per_s_per_core']:.1f} per core); "
+        f"executor core-seconds {em['summary']['core_seconds']}.",
+        f"- machine CPU busy: {al['cpu_s'] + em['cpu_s']:.0f} CPU-s for both jobs.",
+        f"- classify: {s['classify']['train_faces']} training faces, macro precision "
+        f"{s['classify']['macro_precision']:.4f}, macro recall {s['classify']['macro_recall']:.4f}; "
+        f"unknown-person threshold {s['classify']['open_set']}.",
+        f"- verify: fold accuracies {s['verify']['fold_accuracies']}; pairs without an embedding "
+        f"{s['verify']['pairs_without_embedding']}.",
+        "",
+        f"## Detectors on a seeded sample of {s['detectors']['hog']['files']} images",
+        "",
+        "| detector | align phase (s) | images/s per core | no face |",
+        "|---|---|---|---|",
+    ]
+    for name in DETECTORS:
+        d = s["detectors"][name]
+        lines.append(f"| {name} | {d['align_s']:.1f} | {d['images_per_s_per_core']:.1f} | {d['no_face']} |")
+    st = s["stream"]
+    lines += [
+        "",
+        "## Streaming",
+        "",
+        f"{st['files']} snapshots dropped {st['interval_s']} s apart into the watched directory; first file "
+        f"{st['first_s']} s (first micro-batch), then p50 {st['p50_s']} s, p95 {st['p95_s']} s, max {st['max_s']} s "
+        f"(all: {st['latencies_s']}). The snapshots are held-out photos of the >= 40-face people: "
+        f"{st['predicted_right']} of {st['files']} were named right (the rest: wrong or unknown).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def run_faces_bench(lfw: Path, meta: Path, out_dir: Path, workers: int, detector_sample: int, stream_files: int,
+                    report: Reporter) -> dict[str, Any]:
+    """Run the faces benchmark on a fresh local cluster; write ``faces.json`` + ``faces.md`` to ``out_dir``."""
+    people = class_images(lfw)  # fail on a bad folder before starting anything
+    if not (meta / "pairs.txt").is_file():
+        raise SpecError(f"--meta {meta}: no pairs.txt there; pass LFW's lfw_meta folder")
+    summary: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="clusterctl-bench-faces-") as tmp_name:
+        tmp = Path(tmp_name)
+        spec = parse_spec(demo_spec(workers, name="bench-faces"), "bench spec")
+        workdir = Workdir.for_cluster(spec.name, tmp / "home")
+        render(spec, workdir)
+        provider = LocalProvider(spec, workdir)
+        try:
+            provider.up(report)
+            report(f"faces-align over {lfw}")
+            align = _measured(lambda: _submit(provider, workdir, "faces-align", "--input", str(lfw.resolve()),
+                                              "--output", str(tmp / "aligned")))
+            report(f"  {align['wall_s']:.0f}s; faces-embed")
+            embed = _measured(lambda: _submit(provider, workdir, "faces-embed", "--input", str(tmp / "aligned"),
+                                              "--output", str(tmp / "embeddings")))
+            report(f"  {embed['wall_s']:.0f}s; faces-classify, faces-verify")
+            classify = _submit(provider, workdir, "faces-classify", "--input", str(tmp / "embeddings"),
+                               "--output", str(tmp / "classifier"))
+            verify = _submit(provider, workdir, "faces-verify", "--input", str(tmp / "embeddings"),
+                             "--pairs", str((meta / "pairs.txt").resolve()), "--output", str(tmp / "verify"))
+            sample = _sample(lfw, tmp / "sample", detector_sample, seed=7)
+            detectors = {}
+            for name in DETECTORS:
+                report(f"detector {name} on {detector_sample} images")
+                s = _submit(provider, workdir, "faces-align", "--input", str(sample), "--detector", name,
+                            "--no-crops", "--output", str(tmp / f"det-{name}"))["summary"]
+                detectors[name] = {"files": s["files"], "align_s": s["timings"]["align_s"], "no_face": s["no_face"],
+                                   "images_per_s_per_core": s["images_per_s_per_core"]}
+            report("streaming")
+            rng = random.Random(11)
+            known = [f for name in sorted(people) if len(people[name]) >= 40 for f in people[name][30:]]
+            snapshots = rng.sample(known, min(stream_files + 1, len(known)))
+            stream = _stream(provider, workdir, snapshots, tmp, tmp / "classifier", 2.0, report)
+        finally:
+            provider.down(silent)
+
+    a = align["summary"]
+    failed = a["no_face"] + a["undecodable"]
+    summary = {
+        "align_embed_s": round(align["wall_s"] + embed["wall_s"], 1),
+        "align": {"wall_s": align["wall_s"], "cpu_s": align["cpu_s"], "files": a["files"], "failed": failed,
+                  "failed_rate": round(failed / a["files"], 5), "summary": a},
+        "embed": {"wall_s": embed["wall_s"], "cpu_s": embed["cpu_s"], "summary": embed["summary"]},
+        "classify": classify["summary"], "verify": verify["summary"], "detectors": detectors, "stream": stream,
+    }
+    checks = {"align_embed_s": summary["align_embed_s"] <= TARGETS["align_embed_s"],
+              "failed_rate": summary["align"]["failed_rate"] <= TARGETS["failed_rate"],
+              "identity_accuracy": classify["summary"]["accuracy"] >= TARGETS["identity_accuracy"],
+              "pairs_accuracy": verify["summary"]["accuracy_mean"] >= TARGETS["pairs_accuracy"],
+              "stream_p50_s": stream["p50_s"] <= TARGETS["stream_p50_s"]}
+    doc = {"benchmark": "faces", "date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine_info(),
+           "lfw": str(lfw), "meta": str(meta), "workers": workers, "targets": TARGETS, "met": checks,
+           "summary": summary}
+    return write_results(out_dir, "faces", doc, _markdown(doc))
