@@ -19,29 +19,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from clusterctl.bench import machine_info, write_results
-from clusterctl.bench_fruits import _last_json, _measured
+from clusterctl.bench import bench_cluster, machine_info, measured, submit_workload, write_results
 from clusterctl.datasets import class_images
-from clusterctl.demo import demo_spec
 from clusterctl.errors import ClusterctlError, SpecError
 from clusterctl.jobs import resolve_job
 from clusterctl.progress import Reporter, silent
 from clusterctl.providers.local import LocalProvider
-from clusterctl.render import render
-from clusterctl.spec import parse_spec
 from clusterctl.state import Workdir
 
 TARGETS = {"align_embed_s": 15 * 60, "failed_rate": 0.005, "identity_accuracy": 0.99, "pairs_accuracy": 0.993,
            "stream_p50_s": 2.0}
 DETECTORS = ("hog", "mtcnn", "auto")
-
-
-def _submit(provider: LocalProvider, workdir: Workdir, name: str, *args: str) -> dict[str, Any]:
-    job = resolve_job(name, args, workdir.root)
-    result = provider.submit(job, silent, silent)
-    if result.exit_code != 0:
-        raise ClusterctlError(f"{name} failed; see {result.driver_log}")
-    return {"wall_s": round(result.wall_seconds, 3), "summary": _last_json(result.stdout.read_text())}
 
 
 def _sample(lfw: Path, dest: Path, images: int, seed: int) -> Path:
@@ -182,28 +170,23 @@ def run_faces_bench(lfw: Path, meta: Path, out_dir: Path, workers: int, detector
     summary: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="clusterctl-bench-faces-") as tmp_name:
         tmp = Path(tmp_name)
-        spec = parse_spec(demo_spec(workers, name="bench-faces"), "bench spec")
-        workdir = Workdir.for_cluster(spec.name, tmp / "home")
-        render(spec, workdir)
-        provider = LocalProvider(spec, workdir)
-        try:
-            provider.up(report)
+        with bench_cluster("bench-faces", workers, tmp / "home", report) as (provider, workdir):
             report(f"faces-align over {lfw}")
-            align = _measured(lambda: _submit(provider, workdir, "faces-align", "--input", str(lfw.resolve()),
+            align = measured(lambda: submit_workload(provider, workdir, "faces-align", "--input", str(lfw.resolve()),
                                               "--output", str(tmp / "aligned")))
             report(f"  {align['wall_s']:.0f}s; faces-embed")
-            embed = _measured(lambda: _submit(provider, workdir, "faces-embed", "--input", str(tmp / "aligned"),
+            embed = measured(lambda: submit_workload(provider, workdir, "faces-embed", "--input", str(tmp / "aligned"),
                                               "--output", str(tmp / "embeddings")))
             report(f"  {embed['wall_s']:.0f}s; faces-classify, faces-verify")
-            classify = _submit(provider, workdir, "faces-classify", "--input", str(tmp / "embeddings"),
+            classify = submit_workload(provider, workdir, "faces-classify", "--input", str(tmp / "embeddings"),
                                "--output", str(tmp / "classifier"))
-            verify = _submit(provider, workdir, "faces-verify", "--input", str(tmp / "embeddings"),
+            verify = submit_workload(provider, workdir, "faces-verify", "--input", str(tmp / "embeddings"),
                              "--pairs", str((meta / "pairs.txt").resolve()), "--output", str(tmp / "verify"))
             sample = _sample(lfw, tmp / "sample", detector_sample, seed=7)
             detectors = {}
             for name in DETECTORS:
                 report(f"detector {name} on {detector_sample} images")
-                s = _submit(provider, workdir, "faces-align", "--input", str(sample), "--detector", name,
+                s = submit_workload(provider, workdir, "faces-align", "--input", str(sample), "--detector", name,
                             "--no-crops", "--output", str(tmp / f"det-{name}"))["summary"]
                 detectors[name] = {"files": s["files"], "align_s": s["timings"]["align_s"], "no_face": s["no_face"],
                                    "images_per_s_per_core": s["images_per_s_per_core"]}
@@ -212,8 +195,6 @@ def run_faces_bench(lfw: Path, meta: Path, out_dir: Path, workers: int, detector
             known = [f for name in sorted(people) if len(people[name]) >= 40 for f in people[name][30:]]
             snapshots = rng.sample(known, min(stream_files + 1, len(known)))
             stream = _stream(provider, workdir, snapshots, tmp, tmp / "classifier", 2.0, report)
-        finally:
-            provider.down(silent)
 
     a = align["summary"]
     failed = a["no_face"] + a["undecodable"]

@@ -5,55 +5,28 @@
 2. the whole folder: feature-extraction throughput in images/s per core, Spark vs plain.
 """
 
-import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from clusterctl.bench import machine_info, write_results
+from clusterctl.bench import bench_cluster, last_json, machine_info, measured, submit_workload, write_results
 from clusterctl.datasets import class_images, make_subset
-from clusterctl.demo import demo_spec
 from clusterctl.errors import ClusterctlError
-from clusterctl.jobs import resolve_job
-from clusterctl.progress import Reporter, silent
+from clusterctl.progress import Reporter
 from clusterctl.providers.local import LocalProvider
-from clusterctl.render import render
 from clusterctl.settings import HEAP_ONLY_MALLOC_ENV
-from clusterctl.spec import parse_spec
 from clusterctl.state import Workdir
 
 SUBSET = {"classes": 32, "per_class": 10, "seed": 1}
 # The same heap-only malloc and single BLAS/OpenMP thread the executors get (clusterctl/settings.py).
 PLAIN_ENV = HEAP_ONLY_MALLOC_ENV | {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 SEED_002_IMAGES_PER_VCPU_HOUR = 4400
-
-
-def _busy_cpu_s() -> float:
-    """CPU-seconds the whole machine has spent busy (all cores, /proc/stat) since boot."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    idle = fields[3] + fields[4]  # idle + iowait
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
-def _measured(run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """``run()``'s result plus the machine's busy CPU-seconds while it ran."""
-    before = _busy_cpu_s()
-    result = run()
-    return result | {"cpu_s": round(_busy_cpu_s() - before, 1)}
-
-
-def _last_json(text: str) -> dict[str, Any]:
-    lines = [ln for ln in text.splitlines() if ln.startswith("{")]
-    if not lines:
-        raise ClusterctlError("benchmark run printed no JSON summary")
-    return json.loads(lines[-1])
 
 
 def _plain(data: Path, out: Path, k: int) -> dict[str, Any]:
@@ -63,15 +36,11 @@ def _plain(data: Path, out: Path, k: int) -> dict[str, Any]:
     wall = time.monotonic() - start
     if proc.returncode != 0:
         raise ClusterctlError(f"plain run failed (exit {proc.returncode}): {proc.stderr.strip()[-500:]}")
-    return {"wall_s": round(wall, 3), "summary": _last_json(proc.stdout)}
+    return {"wall_s": round(wall, 3), "summary": last_json(proc.stdout)}
 
 
 def _spark(provider: LocalProvider, workdir: Workdir, data: Path, out: Path, k: int) -> dict[str, Any]:
-    job = resolve_job("fruits", ("--input", str(data), "--output", str(out), "--k", str(k)), workdir.root)
-    result = provider.submit(job, silent, silent)
-    if result.exit_code != 0:
-        raise ClusterctlError(f"spark run failed; see {result.driver_log}")
-    return {"wall_s": round(result.wall_seconds, 3), "summary": _last_json(result.stdout.read_text())}
+    return submit_workload(provider, workdir, "fruits", "--input", str(data), "--output", str(out), "--k", str(k))
 
 
 def _rate(run: dict[str, Any], cores: int) -> dict[str, float]:
@@ -162,29 +131,22 @@ def run_fruits_bench(data: Path, out_dir: Path, repeats: int, workers: int, full
     with tempfile.TemporaryDirectory(prefix="clusterctl-bench-fruits-") as tmp_name:
         tmp = Path(tmp_name)
         subset = make_subset(data, tmp / "subset", **SUBSET)
-        spec = parse_spec(demo_spec(workers, name="bench-fruits"), "bench spec")
-        workdir = Workdir.for_cluster(spec.name, tmp / "home")
-        render(spec, workdir)
-        provider = LocalProvider(spec, workdir)
-        try:
-            provider.up(report)
+        with bench_cluster("bench-fruits", workers, tmp / "home", report) as (provider, workdir):
             for repeat in range(1, repeats + 1):
                 order = ("spark", "plain") if repeat % 2 else ("plain", "spark")
                 for mode in order:
                     report(f"subset repeat {repeat}/{repeats}: {mode}", repeat - 1, repeats)
                     out = tmp / f"out-{mode}-{repeat}"
-                    run = _measured(lambda m=mode, o=out: _spark(provider, workdir, subset, o, k) if m == "spark"
+                    run = measured(lambda m=mode, o=out: _spark(provider, workdir, subset, o, k) if m == "spark"
                                     else _plain(subset, o, k))
                     runs.append({"repeat": repeat, "mode": mode} | run)
                     report(f"  {mode}: {run['wall_s']:.1f}s")
             if full:
                 report(f"whole folder {data}: spark")
-                result["spark"] = _measured(lambda: _spark(provider, workdir, data.resolve(), tmp / "full-spark", k))
+                result["spark"] = measured(lambda: _spark(provider, workdir, data.resolve(), tmp / "full-spark", k))
                 report(f"  spark: {result['spark']['wall_s']:.1f}s; now plain")
-                result["plain"] = _measured(lambda: _plain(data.resolve(), tmp / "full-plain", k))
+                result["plain"] = measured(lambda: _plain(data.resolve(), tmp / "full-plain", k))
                 report(f"  plain: {result['plain']['wall_s']:.1f}s")
-        finally:
-            provider.down(silent)
 
     spark_runs = [r for r in runs if r["mode"] == "spark"]
     plain_runs = [r for r in runs if r["mode"] == "plain"]

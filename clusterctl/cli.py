@@ -295,7 +295,12 @@ def submit(spec_path: Path, as_json: bool, target: str, args: tuple[str, ...]) -
     \b
     Example:
       clusterctl submit census -- --input ../shared/data/fruits-360/Test
+      clusterctl submit faces-align -- --input ../shared/data/lfw
+      clusterctl submit faces-embed          # reads faces-align's default output
       clusterctl submit ./my_job.py -- --rows 1000
+
+    Bundled: census, pi, fruits, faces-align, faces-embed, faces-average,
+    faces-classify, faces-verify, faces-stream (`-- --help` shows a job's options).
     """
     from clusterctl.jobs import resolve_job
 

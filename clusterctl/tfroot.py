@@ -50,12 +50,12 @@ def emr_configurations(settings: dict[str, dict[str, Setting]]) -> list[dict[str
 
 
 def node_packages() -> list[str]:
-    """What the nodes' Python needs for the workloads: the ``workloads`` extra, less pyspark."""
+    """What the nodes' Python needs for the workloads: the ``workloads`` and ``faces`` extras, less pyspark."""
     reqs = metadata.requires("clusterctl") or []
     picked = []
     for req in reqs:
         spec, _, marker = req.partition(";")
-        if re.search(r"extra\s*==\s*['\"]workloads['\"]", marker) and not spec.strip().startswith("pyspark"):
+        if re.search(r"extra\s*==\s*['\"](workloads|faces)['\"]", marker) and not spec.strip().startswith("pyspark"):
             picked.append(spec.strip().replace(" ", ""))
     return sorted(picked)
 

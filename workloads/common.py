@@ -2,6 +2,10 @@
 
 import math
 import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -45,6 +49,21 @@ def copy_to_uri(spark: SparkSession, files: list[Path], dest_uri: str) -> None:
     fs.mkdirs(dest)
     for f in files:
         fs.copyFromLocalFile(False, True, hpath(f.resolve().as_uri()), hpath(dest, f.name))
+
+
+@contextmanager
+def staged_outputs(spark: SparkSession, dest_uri: str) -> Iterator[Path]:
+    """A local directory whose files are copied into ``dest_uri`` when the block ends without error."""
+    with tempfile.TemporaryDirectory(prefix="clusterctl-outputs-") as tmp:
+        yield Path(tmp)
+        copy_to_uri(spark, sorted(Path(tmp).iterdir()), dest_uri)
+
+
+def fail(spark: SparkSession, job: str, message: str) -> int:
+    """Stop Spark first, so the error is the last line of the driver log that `submit` shows; exit code 2."""
+    spark.stop()
+    print(f"{job}: {message}", file=sys.stderr)
+    return 2
 
 
 def remove_uri(spark: SparkSession, uri: str) -> None:

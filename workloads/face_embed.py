@@ -12,13 +12,14 @@ vector per face; the loaded model is cached per process (a Spark Python worker l
 """
 
 import os
-import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from workloads.model_cache import load_once
 
 Box = tuple[float, float, float, float]
 Embed = Callable[[Sequence[np.ndarray], Sequence[Box]], np.ndarray]
@@ -91,7 +92,6 @@ EMBEDDERS: dict[str, Embedder] = {
     "facenet": Embedder("facenet", 512, 1.1, True, _load_facenet),
 }
 DEFAULT_EMBEDDER = "dlib_resnet"
-_LOADED: dict[tuple[str, str | None, int], Embed] = {}
 
 
 def get_embedder(name: str) -> Embedder:
@@ -103,10 +103,5 @@ def get_embedder(name: str) -> Embedder:
 
 def embedder(name: str, weights: str | None, threads: int, seconds: Counter | None = None) -> Embed:
     """The loaded model, loading it on first use in this process (time added to ``seconds["load"]``)."""
-    key = (name, weights, threads)
-    if key not in _LOADED:
-        start = time.perf_counter()
-        _LOADED[key] = get_embedder(name).loader(weights, threads)
-        if seconds is not None:
-            seconds["load"] += time.perf_counter() - start
-    return _LOADED[key]
+    return load_once(("embedder", name, weights, threads), lambda: get_embedder(name).loader(weights, threads),
+                     seconds)

@@ -5,12 +5,12 @@ The defaults chain the steps: ``faces-align`` writes ``faces/aligned``, which ``
 by default, and so on. Relative paths are the caller's (see ``common.to_hadoop_uri``).
 """
 
-import sys
+import argparse
 
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 
-from workloads.common import read_images
+from workloads.common import read_images, to_hadoop_uri
 
 DEFAULTS = {
     "aligned": "faces/aligned",
@@ -22,11 +22,15 @@ DEFAULTS = {
 }
 
 
-def fail(spark: SparkSession, job: str, message: str) -> int:
-    """Stop Spark first, so the error is the last line of the driver log that `submit` shows; exit code 2."""
-    spark.stop()
-    print(f"{job}: {message}", file=sys.stderr)
-    return 2
+def add_io_options(p: argparse.ArgumentParser, source: str, dest: str, made_by: str) -> None:
+    """--input (default: where ``made_by`` writes, ``DEFAULTS[source]``) and --output (``DEFAULTS[dest]``)."""
+    p.add_argument("--input", default=DEFAULTS[source], help=f"output of {made_by} (default %(default)s)")
+    p.add_argument("--output", default=DEFAULTS[dest], help="where to write (overwritten; default %(default)s)")
+
+
+def io_uris(args: argparse.Namespace) -> tuple[str, str]:
+    """--input and --output as Hadoop URIs (relative paths are the caller's)."""
+    return to_hadoop_uri(args.input.rstrip("/")), to_hadoop_uri(args.output.rstrip("/"))
 
 
 def list_images(spark: SparkSession, uri: str, glob: str) -> tuple[DataFrame | None, int, str | None]:

@@ -12,15 +12,13 @@ Prints the summary as one JSON line.
 import argparse
 import json
 import sys
-import tempfile
-from pathlib import Path
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from workloads.common import IMAGE_GLOB, copy_to_uri, remove_uri, spread_files, task_slots, to_hadoop_uri
+from workloads.common import IMAGE_GLOB, fail, remove_uri, spread_files, staged_outputs, task_slots, to_hadoop_uri
 from workloads.face_detect import DETECTORS
-from workloads.face_jobs import DEFAULTS, fail, list_images, rate
+from workloads.face_jobs import DEFAULTS, list_images, rate
 from workloads.face_pipeline import ALIGN_PROFILED, ALIGN_SCHEMA, KEEP, align_partitions
 from workloads.fruits_report import PhaseTimer
 
@@ -94,9 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         "core_seconds": {k: round(a.value, 3) for k, a in accumulators.items()},
         "timings": timer.seconds | {"total_s": timer.total()},
     } | rate(files, timer.seconds["align_s"], slots)
-    with tempfile.TemporaryDirectory(prefix="faces-align-") as tmp:
-        (Path(tmp) / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        copy_to_uri(spark, [Path(tmp) / "summary.json"], out)
+    with staged_outputs(spark, out) as tmp:
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps({k: v for k, v in summary.items() if k != "failures"}))
     spark.stop()
     return 0

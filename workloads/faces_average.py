@@ -10,29 +10,26 @@ vector as one JSON line.
 import argparse
 import json
 import sys
-import tempfile
-from pathlib import Path
 
 from pyspark.ml.functions import array_to_vector, vector_to_array
 from pyspark.ml.stat import Summarizer
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from workloads.common import copy_to_uri, to_hadoop_uri
-from workloads.face_jobs import DEFAULTS, fail, read_parquet
+from workloads.common import fail, staged_outputs
+from workloads.face_jobs import add_io_options, io_uris, read_parquet
 from workloads.fruits_report import PhaseTimer
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the job; return the process exit code."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--input", default=DEFAULTS["embeddings"], help="output of faces-embed (default %(default)s)")
-    p.add_argument("--output", default=DEFAULTS["average"], help="where to write (overwritten; default %(default)s)")
+    add_io_options(p, "embeddings", "average", "faces-embed")
     args = p.parse_args(argv)
 
     timer = PhaseTimer()
     spark = SparkSession.builder.appName("faces-average").getOrCreate()
-    src, out = to_hadoop_uri(args.input.rstrip("/")), to_hadoop_uri(args.output.rstrip("/"))
+    src, out = io_uris(args)
     emb, error = read_parquet(spark, f"{src}/embeddings", "--input", "faces-embed")
     if error:
         return fail(spark, "faces_average", error)
@@ -53,9 +50,8 @@ def main(argv: list[str] | None = None) -> int:
                "failed": counts["processed"] - counts["with_face"], "faces": counts["faces"],
                "dim": len(vector), "norm": round(float(sum(v * v for v in vector) ** 0.5), 6),
                "timings": timer.seconds | {"total_s": timer.total()}}
-    with tempfile.TemporaryDirectory(prefix="faces-average-") as tmp:
-        (Path(tmp) / "average.json").write_text(json.dumps(summary | {"mean": vector}, indent=2) + "\n")
-        copy_to_uri(spark, [Path(tmp) / "average.json"], out)
+    with staged_outputs(spark, out) as tmp:
+        (tmp / "average.json").write_text(json.dumps(summary | {"mean": vector}, indent=2) + "\n")
     print(json.dumps(summary))
     spark.stop()
     return 0

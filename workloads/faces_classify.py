@@ -17,15 +17,13 @@ per-class precision/recall, confusion matrix, open-set figures), ``confusion.png
 import argparse
 import json
 import sys
-import tempfile
-from pathlib import Path
 
 import numpy as np
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from workloads.common import copy_to_uri, to_hadoop_uri
-from workloads.face_jobs import DEFAULTS, fail, read_parquet
+from workloads.common import fail, staged_outputs
+from workloads.face_jobs import add_io_options, io_uris, read_parquet
 from workloads.faces_report import confusion_png, open_set
 from workloads.fruits_report import PhaseTimer
 
@@ -33,9 +31,7 @@ from workloads.fruits_report import PhaseTimer
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command-line options of the job."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--input", default=DEFAULTS["embeddings"], help="output of faces-embed (default %(default)s)")
-    p.add_argument("--output", default=DEFAULTS["classifier"], help="where to write (overwritten; default "
-                   "%(default)s)")
+    add_io_options(p, "embeddings", "classifier", "faces-embed")
     p.add_argument("--min-images", type=int, default=40, help="people with at least this many faces are classes")
     p.add_argument("--train-per-class", type=int, default=30, help="training faces per person; the rest test")
     p.add_argument("--split", choices=("first", "random"), default="first",
@@ -74,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     timer = PhaseTimer()
     spark = SparkSession.builder.appName("faces-classify").getOrCreate()
-    src, out = to_hadoop_uri(args.input.rstrip("/")), to_hadoop_uri(args.output.rstrip("/"))
+    src, out = io_uris(args)
     emb, error = read_parquet(spark, f"{src}/embeddings", "--input", "faces-embed")
     if error:
         return fail(spark, "faces_classify", error)
@@ -120,14 +116,13 @@ def main(argv: list[str] | None = None) -> int:
     }
     timer.end("evaluate_s")
 
-    with tempfile.TemporaryDirectory(prefix="faces-classify-") as tmp:
+    with staged_outputs(spark, out) as tmp:
         joblib.dump({"classifier": clf, "labels": classes, "dim": x.shape[1],
-                     "unknown_threshold": args.unknown_threshold}, Path(tmp) / "model.joblib")
-        confusion_png(matrix, classes, Path(tmp) / "confusion.png",
+                     "unknown_threshold": args.unknown_threshold}, tmp / "model.joblib")
+        confusion_png(matrix, classes, tmp / "confusion.png",
                       f"{len(classes)} people, {report['test_faces']} test faces: accuracy {report['accuracy']:.2%}")
         report["timings"] = timer.seconds | {"total_s": timer.total()}
-        (Path(tmp) / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-        copy_to_uri(spark, sorted(Path(tmp).iterdir()), out)
+        (tmp / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     test = rows[~train].assign(predicted=predicted, probability=proba.max(axis=1))
     (spark.createDataFrame(test[["path", "label", "predicted", "probability"]]).coalesce(1)
      .write.mode("overwrite").parquet(f"{out}/predictions"))

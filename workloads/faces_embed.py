@@ -11,15 +11,14 @@ embedding, error; images without a face keep their error and have no embedding) 
 import argparse
 import json
 import sys
-import tempfile
 from pathlib import Path
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from workloads.common import copy_to_uri, spread_files, task_slots, to_hadoop_uri
+from workloads.common import fail, spread_files, staged_outputs, task_slots
 from workloads.face_embed import DEFAULT_EMBEDDER, EMBEDDERS, WeightsNotFound, get_embedder
-from workloads.face_jobs import DEFAULTS, fail, rate, read_parquet
+from workloads.face_jobs import add_io_options, io_uris, rate, read_parquet
 from workloads.face_pipeline import EMBED_PROFILED, EMBED_SCHEMA, embed_partitions
 from workloads.fruits_report import PhaseTimer
 
@@ -48,9 +47,7 @@ def ship_weights(spark: SparkSession, args: argparse.Namespace) -> tuple[str | N
 def main(argv: list[str] | None = None) -> int:
     """Run the job; return the process exit code."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--input", default=DEFAULTS["aligned"], help="output of faces-align (default %(default)s)")
-    p.add_argument("--output", default=DEFAULTS["embeddings"], help="where to write (overwritten; default "
-                   "%(default)s)")
+    add_io_options(p, "aligned", "embeddings", "faces-align")
     add_model_options(p)
     p.add_argument("--batch-size", type=int, default=32, help="faces per model call")
     args = p.parse_args(argv)
@@ -62,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     shipped, error = ship_weights(spark, args)
     if error:
         return fail(spark, "faces_embed", error)
-    src, out = to_hadoop_uri(args.input.rstrip("/")), to_hadoop_uri(args.output.rstrip("/"))
+    src, out = io_uris(args)
     faces, error = read_parquet(spark, f"{src}/faces", "--input", "faces-align")
     if error:
         return fail(spark, "faces_embed", error)
@@ -90,9 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         "core_seconds": {k: round(a.value, 3) for k, a in accumulators.items()},
         "timings": timer.seconds | {"total_s": timer.total()},
     } | rate(counts["embedded"], timer.seconds["embed_s"], slots)
-    with tempfile.TemporaryDirectory(prefix="faces-embed-") as tmp:
-        (Path(tmp) / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        copy_to_uri(spark, [Path(tmp) / "summary.json"], out)
+    with staged_outputs(spark, out) as tmp:
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary))
     spark.stop()
     return 0

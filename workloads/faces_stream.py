@@ -19,10 +19,10 @@ import time
 
 from pyspark.sql import SparkSession
 
-from workloads.common import IMAGE_GLOB, task_slots, to_hadoop_uri
+from workloads.common import IMAGE_GLOB, fail, task_slots, to_hadoop_uri
 from workloads.face_detect import DETECTORS
 from workloads.face_embed import get_embedder
-from workloads.face_jobs import DEFAULTS, fail
+from workloads.face_jobs import DEFAULTS
 from workloads.face_pipeline import STREAM_SCHEMA, recognize_partitions, warm_up
 from workloads.faces_embed import add_model_options, ship_weights
 

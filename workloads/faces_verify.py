@@ -12,15 +12,13 @@ their number is reported. Writes ``report.json``, ``roc.png`` and ``distances/``
 import argparse
 import json
 import sys
-import tempfile
-from pathlib import Path
 
 import numpy as np
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from workloads.common import copy_to_uri, to_hadoop_uri
-from workloads.face_jobs import DEFAULTS, fail, read_parquet
+from workloads.common import fail, staged_outputs, to_hadoop_uri
+from workloads.face_jobs import add_io_options, io_uris, read_parquet
 from workloads.faces_report import k_fold_accuracy, parse_pairs, roc_png
 from workloads.fruits_report import PhaseTimer
 
@@ -29,13 +27,12 @@ def main(argv: list[str] | None = None) -> int:
     """Run the job; return the process exit code."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--pairs", required=True, help="LFW pairs file (path or Hadoop URI), e.g. lfw_meta/pairs.txt")
-    p.add_argument("--input", default=DEFAULTS["embeddings"], help="output of faces-embed (default %(default)s)")
-    p.add_argument("--output", default=DEFAULTS["verify"], help="where to write (overwritten; default %(default)s)")
+    add_io_options(p, "embeddings", "verify", "faces-embed")
     args = p.parse_args(argv)
 
     timer = PhaseTimer()
     spark = SparkSession.builder.appName("faces-verify").getOrCreate()
-    src, out = to_hadoop_uri(args.input.rstrip("/")), to_hadoop_uri(args.output.rstrip("/"))
+    src, out = io_uris(args)
     try:
         pairs = parse_pairs("\n".join(r.value for r in spark.read.text(to_hadoop_uri(args.pairs)).collect()))
     except Exception as exc:  # missing file (AnalysisException) or a malformed one (ValueError)
@@ -60,18 +57,17 @@ def main(argv: list[str] | None = None) -> int:
               "images_without_embedding": len(missing),
               "pairs_without_embedding": int(np.isinf(distances).sum()), "missing": missing[:50]}
     report |= k_fold_accuracy(distances, same, folds)
-    with tempfile.TemporaryDirectory(prefix="faces-verify-") as tmp:
-        report["auc"] = round(roc_png(distances, same, Path(tmp) / "roc.png",
+    with staged_outputs(spark, out) as tmp:
+        report["auc"] = round(roc_png(distances, same, tmp / "roc.png",
                                       f"LFW pairs ({len(pairs)}): {report['accuracy_mean']:.2%} "
                                       f"± {report['accuracy_std']:.2%}"), 5)
         report["timings"] = timer.seconds | {"total_s": timer.total()}
-        (Path(tmp) / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-        copy_to_uri(spark, sorted(Path(tmp).iterdir()), out)
+        (tmp / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     rows = [(p.a, p.b, p.same, p.fold, float(d) if np.isfinite(d) else None) for p, d in zip(pairs, distances,
                                                                                             strict=True)]
     (spark.createDataFrame(rows, "a string, b string, same boolean, fold int, distance double").coalesce(1)
      .write.mode("overwrite").parquet(f"{out}/distances"))
-    print(json.dumps({k: v for k, v in report.items() if k not in ("missing", "fold_accuracies", "thresholds")}))
+    print(json.dumps({k: v for k, v in report.items() if k != "missing"}))
     spark.stop()
     return 0
 

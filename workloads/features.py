@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterable, Iterator
 import numpy as np
 
 from workloads.backends import Extractor, get_backend
+from workloads.model_cache import load_once
 
 PROFILED = ("load", "decode", "inference")
-_MODELS: dict[tuple[str, str | None, int], Extractor] = {}
 
 
 def extractor(model: str, weights: str | None, threads: int, seconds: Counter | None = None) -> Extractor:
@@ -22,13 +22,8 @@ def extractor(model: str, weights: str | None, threads: int, seconds: Counter | 
 
     Time spent loading is added to ``seconds["load"]``.
     """
-    key = (model, weights, threads)
-    if key not in _MODELS:
-        start = time.perf_counter()
-        _MODELS[key] = get_backend(model).load(weights, threads)
-        if seconds is not None:
-            seconds["load"] += time.perf_counter() - start
-    return _MODELS[key]
+    return load_once(("features", model, weights, threads), lambda: get_backend(model).load(weights, threads),
+                     seconds)
 
 
 def decode(blob: bytes, size: int) -> np.ndarray:

