@@ -63,6 +63,7 @@ def align_one(blob: bytes, detector: str, keep: str, size: int, margin: int, rot
     seconds["detect"] += time.perf_counter() - start
     if not faces:
         return [], f"no face found ({detector} detector)", 0
+    found = len(faces)
     if keep == "central":
         faces = central_first(faces, rgb.shape)[:1]
     elif keep == "largest":
@@ -75,7 +76,7 @@ def align_one(blob: bytes, detector: str, keep: str, size: int, margin: int, rot
                      "box": [float(v) for v in face.box], "landmarks": [float(v) for p in face.landmarks for v in p],
                      "crop_box": [float(v) for v in a.crop_box], "angle": a.angle, "crop": encode_jpeg(a.crop)})
     seconds["crop"] += time.perf_counter() - start
-    return rows, None, len(faces)
+    return rows, None, found
 
 
 def align_partitions(opts: dict, crops_uri: str | None, accumulators: dict) -> Callable:
@@ -92,6 +93,7 @@ def align_partitions(opts: dict, crops_uri: str | None, accumulators: dict) -> C
         load_detector(opts["detector"])  # "auto" loads MTCNN later, only if an image needs it
         seconds["load"] += time.perf_counter() - start
         fs = base = None
+        made_dirs: set[str] = set()
         if crops_uri:
             fs, base = open_filesystem(crops_uri)
         for pdf in batches:
@@ -106,7 +108,10 @@ def align_partitions(opts: dict, crops_uri: str | None, accumulators: dict) -> C
                     if fs is not None:
                         start = time.perf_counter()
                         rel = crop_name(label, path, row["face"])
-                        fs.create_dir(f"{base}/{rel.rsplit('/', 1)[0]}", recursive=True)
+                        folder = f"{base}/{rel.rsplit('/', 1)[0]}"
+                        if folder not in made_dirs:  # one call per person folder, not per crop (S3/HDFS round trips)
+                            fs.create_dir(folder, recursive=True)
+                            made_dirs.add(folder)
                         with fs.open_output_stream(f"{base}/{rel}") as f:
                             f.write(row["crop"])
                         row["crop_path"] = f"{crops_uri.rstrip('/')}/{rel}"
@@ -178,6 +183,7 @@ def recognize_partitions(opts: dict, model: str, weights_file: str | None, class
 
         weights = SparkFiles.get(weights_file) if weights_file else None
         saved = classifier.value
+        threads = _threads()
         seconds: Counter = Counter()
         for pdf in batches:
             out = []
@@ -188,7 +194,7 @@ def recognize_partitions(opts: dict, model: str, weights_file: str | None, class
                 if error:
                     row["error"] = error
                 else:
-                    vec = embed_batch([faces[0]["crop"]], [faces[0]["crop_box"]], model, weights, _threads(),
+                    vec = embed_batch([faces[0]["crop"]], [faces[0]["crop_box"]], model, weights, threads,
                                       seconds)[0]
                     proba = saved["classifier"].predict_proba(vec[None, :].astype(np.float64))[0]
                     best = int(proba.argmax())

@@ -17,7 +17,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from workloads.common import fail, spread_files, staged_outputs, task_slots
-from workloads.face_embed import DEFAULT_EMBEDDER, EMBEDDERS, WeightsNotFound, get_embedder
+from workloads.face_embed import DEFAULT_EMBEDDER, EMBEDDERS, get_embedder
 from workloads.face_jobs import add_io_options, io_uris, rate, read_parquet
 from workloads.face_pipeline import EMBED_PROFILED, EMBED_SCHEMA, embed_partitions
 from workloads.fruits_report import PhaseTimer
@@ -36,7 +36,7 @@ def ship_weights(spark: SparkSession, args: argparse.Namespace) -> tuple[str | N
     so a missing or corrupt file is one error instead of one per task."""
     try:
         local = get_embedder(args.model).resolve_weights(args.weights, args.weights_sha256)
-    except (WeightsNotFound, ValueError, OSError) as exc:
+    except (ValueError, OSError) as exc:  # WeightsNotFound, a bad hash, a failed download
         return None, str(exc).splitlines()[0]
     if local is None:
         return None, None
