@@ -19,9 +19,12 @@ from clusterctl.jobs import resolve_job
 from clusterctl.progress import Reporter, silent
 from clusterctl.providers.local import LocalProvider
 from clusterctl.render import render
+from clusterctl.settings import HEAP_ONLY_MALLOC_ENV
 from clusterctl.spec import parse_spec
 from clusterctl.state import Workdir
 
+# A plain (non-Spark) process measured like an executor: one BLAS/OpenMP thread, heap-only malloc.
+PLAIN_PROCESS_ENV = HEAP_ONLY_MALLOC_ENV | {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 MODES = ("default", "tuned")  # tuned = tuning.fast_jvm_start (C1-only JIT for daemons and drivers)
 
 

@@ -12,6 +12,7 @@ import os
 import random
 import shutil
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -47,7 +48,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def _stream(provider: LocalProvider, workdir: Workdir, snapshots: list[Path], tmp: Path, classifier: Path,
-            interval: float, report: Reporter) -> dict[str, Any]:
+            jitters: int, interval: float, report: Reporter) -> dict[str, Any]:
     """Run faces-stream, drop ``snapshots`` one at a time, time each file's result row."""
     watch, staging = tmp / "incoming", tmp / "staging"
     watch.mkdir()
@@ -67,7 +68,8 @@ def _stream(provider: LocalProvider, workdir: Workdir, snapshots: list[Path], tm
 
     timeout = 90 + len(snapshots) * (interval + 1)
     job = resolve_job("faces-stream", ("--watch", str(watch), "--classifier", str(classifier), "--output",
-                                       str(tmp / "stream"), "--timeout", str(timeout)), workdir.root)
+                                       str(tmp / "stream"), "--timeout", str(timeout), "--jitters", str(jitters)),
+                      workdir.root)
     outcome: dict[str, Any] = {}
     runner = threading.Thread(target=lambda: outcome.update(result=provider.submit(job, silent, on_line)))
     runner.start()
@@ -102,14 +104,16 @@ def _stream(provider: LocalProvider, workdir: Workdir, snapshots: list[Path], tm
 
 def _markdown(doc: dict[str, Any]) -> str:
     m, s = doc["machine"], doc["summary"]
-    al, em = s["align"], s["embed"]
+    al, em, gates = s["align"], s["embed"], s["classify"]["open_set"]
     lines = [
         "# Faces on LFW: alignment, embeddings, identities, pairs, streaming",
         "",
         f"Measured {doc['date']} on {m['cpus']} CPUs / {m['memory_gib']} GiB, Java {m['java']}, Spark {m['spark']}, "
         f"Python {m['python']}; local cluster of {doc['workers']} workers x 1 core; detector `auto` (dlib HOG, "
-        "MTCNN where HOG finds no face), embedder `dlib_resnet` (dlib-bin wheel, no BLAS).",
-        f"Reproduce: `clusterctl bench faces --lfw {doc['lfw']} --meta {doc['meta']}`.",
+        f"MTCNN where HOG finds no face), embedder `dlib_resnet` with {doc['jitters']} jitters (0 = one pass), "
+        f"dlib {doc['dlib']['version']} {'with' if doc['dlib']['blas'] else 'without'} BLAS ({doc['dlib']['file']}).",
+        f"Reproduce: `{doc['python']} -m clusterctl bench faces --lfw {doc['lfw']} --meta {doc['meta']} "
+        f"--jitters {doc['jitters']} --name {doc['name']}`.",
         "",
         "| measure | result | target |",
         "|---|---|---|",
@@ -134,8 +138,14 @@ def _markdown(doc: dict[str, Any]) -> str:
         f"executor core-seconds {em['summary']['core_seconds']}.",
         f"- machine CPU busy: {al['cpu_s'] + em['cpu_s']:.0f} CPU-s for both jobs.",
         f"- classify: {s['classify']['train_faces']} training faces, macro precision "
-        f"{s['classify']['macro_precision']:.4f}, macro recall {s['classify']['macro_recall']:.4f}; "
-        f"unknown-person threshold {s['classify']['open_set']}.",
+        f"{s['classify']['macro_precision']:.4f}, macro recall {s['classify']['macro_recall']:.4f}.",
+        f"- unknown person (probability >= {gates['threshold']} and within {gates['distance']} of the person's mean "
+        f"training embedding): known test faces accepted {gates['known_accepted_rate']:.2%} (all named right: "
+        f"{gates['accuracy_of_accepted']:.2%}), {gates['unknown_faces']} faces of other people rejected "
+        f"{gates['unknown_rejected_rate']:.2%}; the probability gate alone accepts "
+        f"{gates['probability_only']['known_accepted_rate']:.2%} / rejects "
+        f"{gates['probability_only']['unknown_rejected_rate']:.2%}, the distance gate alone "
+        f"{gates['distance_only']['known_accepted_rate']:.2%} / {gates['distance_only']['unknown_rejected_rate']:.2%}.",
         f"- verify: fold accuracies {s['verify']['fold_accuracies']}; pairs without an embedding "
         f"{s['verify']['pairs_without_embedding']}.",
         "",
@@ -161,9 +171,16 @@ def _markdown(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _dlib_build() -> dict[str, Any]:
+    """The dlib the executors import (the local cluster runs this interpreter)."""
+    import dlib
+
+    return {"version": dlib.__version__, "blas": bool(dlib.DLIB_USE_BLAS), "file": dlib.__file__}
+
+
 def run_faces_bench(lfw: Path, meta: Path, out_dir: Path, workers: int, detector_sample: int, stream_files: int,
-                    report: Reporter) -> dict[str, Any]:
-    """Run the faces benchmark on a fresh local cluster; write ``faces.json`` + ``faces.md`` to ``out_dir``."""
+                    jitters: int, name: str, report: Reporter) -> dict[str, Any]:
+    """Run the faces benchmark on a fresh local cluster; write ``<name>.json`` + ``<name>.md`` to ``out_dir``."""
     people = class_images(lfw)  # fail on a bad folder before starting anything
     if not (meta / "pairs.txt").is_file():
         raise SpecError(f"--meta {meta}: no pairs.txt there; pass LFW's lfw_meta folder")
@@ -176,7 +193,7 @@ def run_faces_bench(lfw: Path, meta: Path, out_dir: Path, workers: int, detector
                                               "--output", str(tmp / "aligned")))
             report(f"  {align['wall_s']:.0f}s; faces-embed")
             embed = measured(lambda: submit_workload(provider, workdir, "faces-embed", "--input", str(tmp / "aligned"),
-                                              "--output", str(tmp / "embeddings")))
+                                              "--output", str(tmp / "embeddings"), "--jitters", str(jitters)))
             report(f"  {embed['wall_s']:.0f}s; faces-classify, faces-verify")
             classify = submit_workload(provider, workdir, "faces-classify", "--input", str(tmp / "embeddings"),
                                "--output", str(tmp / "classifier"))
@@ -194,7 +211,7 @@ def run_faces_bench(lfw: Path, meta: Path, out_dir: Path, workers: int, detector
             rng = random.Random(11)
             known = [f for name in sorted(people) if len(people[name]) >= 40 for f in people[name][30:]]
             snapshots = rng.sample(known, min(stream_files + 1, len(known)))
-            stream = _stream(provider, workdir, snapshots, tmp, tmp / "classifier", 2.0, report)
+            stream = _stream(provider, workdir, snapshots, tmp, tmp / "classifier", jitters, 2.0, report)
 
     a = align["summary"]
     failed = a["no_face"] + a["undecodable"]
@@ -211,6 +228,6 @@ def run_faces_bench(lfw: Path, meta: Path, out_dir: Path, workers: int, detector
               "pairs_accuracy": verify["summary"]["accuracy_mean"] >= TARGETS["pairs_accuracy"],
               "stream_p50_s": stream["p50_s"] <= TARGETS["stream_p50_s"]}
     doc = {"benchmark": "faces", "date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine_info(),
-           "lfw": str(lfw), "meta": str(meta), "workers": workers, "targets": TARGETS, "met": checks,
-           "summary": summary}
-    return write_results(out_dir, "faces", doc, _markdown(doc))
+           "lfw": str(lfw), "meta": str(meta), "workers": workers, "jitters": jitters, "name": name,
+           "python": sys.executable, "dlib": _dlib_build(), "targets": TARGETS, "met": checks, "summary": summary}
+    return write_results(out_dir, name, doc, _markdown(doc))

@@ -15,24 +15,30 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from clusterctl.bench import bench_cluster, last_json, machine_info, measured, submit_workload, write_results
+from clusterctl.bench import (
+    PLAIN_PROCESS_ENV,
+    bench_cluster,
+    last_json,
+    machine_info,
+    measured,
+    submit_workload,
+    write_results,
+)
 from clusterctl.datasets import class_images, make_subset
 from clusterctl.errors import ClusterctlError
 from clusterctl.progress import Reporter
 from clusterctl.providers.local import LocalProvider
-from clusterctl.settings import HEAP_ONLY_MALLOC_ENV
 from clusterctl.state import Workdir
 
 SUBSET = {"classes": 32, "per_class": 10, "seed": 1}
 # The same heap-only malloc and single BLAS/OpenMP thread the executors get (clusterctl/settings.py).
-PLAIN_ENV = HEAP_ONLY_MALLOC_ENV | {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 SEED_002_IMAGES_PER_VCPU_HOUR = 4400
 
 
 def _plain(data: Path, out: Path, k: int) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "workloads.fruits_plain", "--input", str(data), "--output", str(out), "--k", str(k)]
     start = time.monotonic()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ | PLAIN_ENV, check=False)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ | PLAIN_PROCESS_ENV, check=False)
     wall = time.monotonic() - start
     if proc.returncode != 0:
         raise ClusterctlError(f"plain run failed (exit {proc.returncode}): {proc.stderr.strip()[-500:]}")

@@ -1,6 +1,8 @@
 """The ``clusterctl`` command line: parse, call the library, print. No logic lives here."""
 
 import json
+import re
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -545,10 +547,13 @@ def bench_fruits(data: Path, repeats: int, workers: int, k: int, skip_full: bool
               help="Images the detectors are compared on.")
 @click.option("--stream-files", default=24, show_default=True, type=click.IntRange(3, 1000),
               help="Snapshots timed through faces-stream (the first is reported apart).")
+@click.option("--jitters", default=0, show_default=True, type=click.IntRange(0, 100),
+              help="faces-embed/faces-stream --jitters: average each face over N jittered copies.")
+@click.option("--name", default="faces", show_default=True, help="Result file names: <out>/<name>.{json,md}.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("benchmarks"), show_default=True)
 @JSON_OPTION
-def bench_faces(lfw: Path, meta: Path, workers: int, detector_sample: int, stream_files: int, out_dir: Path,
-                as_json: bool) -> None:
+def bench_faces(lfw: Path, meta: Path, workers: int, detector_sample: int, stream_files: int, jitters: int, name: str,
+                out_dir: Path, as_json: bool) -> None:
     """Face workloads on the whole LFW: align + embed wall time and failures, identity accuracy (people with
     >= 40 faces), pairs 10-fold accuracy, detectors compared, streaming latency p50/p95. About 15 minutes
     on 2 cores.
@@ -556,11 +561,45 @@ def bench_faces(lfw: Path, meta: Path, workers: int, detector_sample: int, strea
     \b
     Example:
       clusterctl bench faces --lfw ../shared/data/lfw --meta ../shared/data/lfw_meta
+      /opt/dlib-blas/bin/python -m clusterctl bench faces --jitters 5 --name faces_blas_jitter5
     """
     from clusterctl.bench_faces import run_faces_bench
 
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise SpecError(f"--name {name!r}: use letters, digits, '.', '_' or '-' (it names the result files)")
+
     with _progress() as report:
-        result = run_faces_bench(lfw, meta, out_dir, workers, detector_sample, stream_files, report)
+        result = run_faces_bench(lfw, meta, out_dir, workers, detector_sample, stream_files, jitters, name, report)
+    if as_json:
+        _emit_json(result)
+    else:
+        out.print(Path(result["markdown"]).read_text(), highlight=False, markup=False)
+
+
+@bench.command("dlib")
+@click.option("--python", "pythons", multiple=True, required=True,
+              help="Another interpreter with dlib (e.g. a venv with dlib built from source); repeatable.")
+@click.option("--lfw", type=click.Path(path_type=Path), default=DEFAULT_LFW, show_default=True,
+              help="LFW image folder, one sub-folder per person.")
+@click.option("--images", default=300, show_default=True, type=click.IntRange(10, 20000),
+              help="Seeded LFW images each build detects and embeds.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("benchmarks"), show_default=True)
+@JSON_OPTION
+def bench_dlib(pythons: tuple[str, ...], lfw: Path, images: int, out_dir: Path, as_json: bool) -> None:
+    """dlib builds compared, one thread each: this interpreter's dlib (the dlib-bin wheel) against each --python,
+    on HOG ms/image, encoder ms/face and how far their embeddings are from this one's.
+
+    \b
+    Example:
+      python -m venv --system-site-packages /opt/dlib-blas
+      /opt/dlib-blas/bin/pip install --no-binary dlib dlib==20.0.1   # needs cmake + libopenblas-dev
+      clusterctl bench dlib --python /opt/dlib-blas/bin/python
+    """
+    from clusterctl.bench_dlib import run_dlib_bench
+
+    command = "clusterctl bench dlib " + " ".join(f"--python {p}" for p in pythons) + f" --images {images}"
+    with _progress() as report:
+        result = run_dlib_bench(lfw, [sys.executable, *pythons], images, out_dir, command, report)
     if as_json:
         _emit_json(result)
     else:
@@ -568,7 +607,11 @@ def bench_faces(lfw: Path, meta: Path, workers: int, detector_sample: int, strea
 
 
 def main() -> None:
-    """Console-script entry point: one-line errors and meaningful exit codes."""
+    """Console-script entry point: one-line errors and meaningful exit codes.
+
+    SIGTERM unwinds like Ctrl-C, so a killed ``demo`` or ``bench`` still stops the cluster it started.
+    """
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:

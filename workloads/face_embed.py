@@ -37,7 +37,8 @@ class Embedder:
     dim: int
     threshold: float  # Euclidean distance under which two faces are the same person
     needs_weights: bool
-    loader: Callable[[str | None, int], Embed]
+    loader: Callable[[str | None, int, int], Embed]  # (weights, threads, jitters)
+    jitters: bool  # supports averaging over randomly jittered copies of each face
 
     def resolve_weights(self, weights: str | None, sha256: str | None = None) -> str | None:
         """A local weights path (fetching a URL first), or None for a model that ships its own.
@@ -61,7 +62,7 @@ class Embedder:
         return weights
 
 
-def _load_dlib(weights: str | None, threads: int) -> Embed:
+def _load_dlib(weights: str | None, threads: int, jitters: int) -> Embed:
     import dlib
     import face_recognition_models as frm
 
@@ -75,12 +76,13 @@ def _load_dlib(weights: str | None, threads: int) -> Embed:
         for crop, box in zip(crops, boxes, strict=True):
             shape = predictor(crop, dlib.rectangle(*(round(float(v)) for v in box)))
             chips.append(dlib.get_face_chip(crop, shape, 150, 0.25))
-        return np.asarray(net.compute_face_descriptor(chips), dtype=np.float32).reshape(len(chips), 128)
+        vectors = net.compute_face_descriptor(chips, num_jitters=jitters)
+        return np.asarray(vectors, dtype=np.float32).reshape(len(chips), 128)
 
     return embed
 
 
-def _load_facenet(weights: str | None, threads: int) -> Embed:
+def _load_facenet(weights: str | None, threads: int, jitters: int) -> Embed:
     from workloads.facenet_model import load
 
     net = load(weights, threads)
@@ -88,8 +90,8 @@ def _load_facenet(weights: str | None, threads: int) -> Embed:
 
 
 EMBEDDERS: dict[str, Embedder] = {
-    "dlib_resnet": Embedder("dlib_resnet", 128, 0.6, False, _load_dlib),
-    "facenet": Embedder("facenet", 512, 1.1, True, _load_facenet),
+    "dlib_resnet": Embedder("dlib_resnet", 128, 0.6, False, _load_dlib, jitters=True),
+    "facenet": Embedder("facenet", 512, 1.1, True, _load_facenet, jitters=False),
 }
 DEFAULT_EMBEDDER = "dlib_resnet"
 
@@ -101,7 +103,16 @@ def get_embedder(name: str) -> Embedder:
     return EMBEDDERS[name]
 
 
-def embedder(name: str, weights: str | None, threads: int, seconds: Counter | None = None) -> Embed:
+@dataclass(frozen=True)
+class ModelRef:
+    """The embedder a job runs, as the executors need it (picklable)."""
+
+    name: str
+    weights_file: str | None = None  # a file shipped with SparkContext.addFile; None when the model ships its own
+    jitters: int = 0  # > 1: average over that many randomly jittered copies of each face (dlib's num_jitters)
+
+
+def embedder(ref: ModelRef, weights: str | None, threads: int, seconds: Counter | None = None) -> Embed:
     """The loaded model, loading it on first use in this process (time added to ``seconds["load"]``)."""
-    return load_once(("embedder", name, weights, threads), lambda: get_embedder(name).loader(weights, threads),
-                     seconds)
+    return load_once(("embedder", ref, weights, threads),
+                     lambda: get_embedder(ref.name).loader(weights, threads, ref.jitters), seconds)

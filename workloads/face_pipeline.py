@@ -14,7 +14,8 @@ from pathlib import PurePosixPath
 import numpy as np
 
 from workloads.face_detect import align, central_first, decode_rgb, detect, encode_jpeg, load_detector
-from workloads.face_embed import embedder
+from workloads.face_embed import ModelRef, embedder
+from workloads.face_identity import identify
 
 ALIGN_SCHEMA = ("path string, label string, face int, faces_found int, detector string, score float, "
                 "box array<float>, landmarks array<float>, crop_box array<float>, angle float, crop binary, "
@@ -125,10 +126,16 @@ def align_partitions(opts: dict, crops_uri: str | None, accumulators: dict) -> C
     return run
 
 
-def embed_batch(crops: list[bytes], boxes: list, model: str, weights: str | None, threads: int,
-                seconds: Counter) -> np.ndarray:
+def _weights(ref: ModelRef) -> str | None:
+    """Executor side: the local path of the weights file the driver shipped, if the model needs one."""
+    from pyspark import SparkFiles
+
+    return SparkFiles.get(ref.weights_file) if ref.weights_file else None
+
+
+def embed_batch(crops: list[bytes], boxes: list, ref: ModelRef, threads: int, seconds: Counter) -> np.ndarray:
     """Embeddings (N x dim float32) of JPEG crops with their face boxes."""
-    embed = embedder(model, weights, threads, seconds)
+    embed = embedder(ref, _weights(ref), threads, seconds)
     start = time.perf_counter()
     images = [decode_rgb(c) for c in crops]
     seconds["decode"] += time.perf_counter() - start
@@ -138,18 +145,13 @@ def embed_batch(crops: list[bytes], boxes: list, model: str, weights: str | None
     return vectors
 
 
-def embed_partitions(model: str, weights_file: str | None, batch_size: int, accumulators: dict) -> Callable:
-    """Aligned-face batches (``ALIGN_SCHEMA``) → ``EMBED_SCHEMA`` rows; align errors pass through.
-
-    ``weights_file`` is the name of a weights file the driver shipped with ``SparkContext.addFile``.
-    """
+def embed_partitions(ref: ModelRef, batch_size: int, accumulators: dict) -> Callable:
+    """Aligned-face batches (``ALIGN_SCHEMA``) → ``EMBED_SCHEMA`` rows; align errors pass through."""
 
     def run(batches: Iterator) -> Iterator:
         import pandas as pd
-        from pyspark import SparkFiles
 
         threads = _threads()
-        weights = SparkFiles.get(weights_file) if weights_file else None
         for pdf in batches:
             seconds: Counter = Counter()
             vectors: list = [None] * len(pdf)
@@ -157,7 +159,7 @@ def embed_partitions(model: str, weights_file: str | None, batch_size: int, accu
             for lo in range(0, len(ok), batch_size):
                 idx = ok[lo:lo + batch_size]
                 got = embed_batch([pdf["crop"].iat[i] for i in idx], [pdf["crop_box"].iat[i] for i in idx],
-                                  model, weights, threads, seconds)
+                                  ref, threads, seconds)
                 for i, vec in zip(idx, got, strict=True):
                     vectors[i] = vec
             for key in EMBED_PROFILED:
@@ -169,19 +171,16 @@ def embed_partitions(model: str, weights_file: str | None, batch_size: int, accu
 
 
 STREAM_SCHEMA = ("path string, modified timestamp, face int, predicted string, probability float, "
-                 "embedding array<float>, error string, processed_at timestamp")
-UNKNOWN = "unknown"
+                 "distance float, embedding array<float>, error string, processed_at timestamp")
 
 
-def recognize_partitions(opts: dict, model: str, weights_file: str | None, classifier) -> Callable:
+def recognize_partitions(opts: dict, ref: ModelRef, classifier) -> Callable:
     """(path, modificationTime, content) batches → ``STREAM_SCHEMA`` rows: align (one face per image),
     embed and classify. ``classifier`` is a broadcast of the dict ``faces_classify`` saves."""
 
     def run(batches: Iterator) -> Iterator:
         import pandas as pd
-        from pyspark import SparkFiles
 
-        weights = SparkFiles.get(weights_file) if weights_file else None
         saved = classifier.value
         threads = _threads()
         seconds: Counter = Counter()
@@ -189,18 +188,15 @@ def recognize_partitions(opts: dict, model: str, weights_file: str | None, class
             out = []
             for path, modified, blob in zip(pdf["path"], pdf["modificationTime"], pdf["content"], strict=True):
                 row = {"path": path, "modified": modified, "face": None, "predicted": None, "probability": None,
-                       "embedding": None, "error": None}
+                       "distance": None, "embedding": None, "error": None}
                 faces, error, _ = align_one(blob, seconds=seconds, **opts)
                 if error:
                     row["error"] = error
                 else:
-                    vec = embed_batch([faces[0]["crop"]], [faces[0]["crop_box"]], model, weights, threads,
-                                      seconds)[0]
-                    proba = saved["classifier"].predict_proba(vec[None, :].astype(np.float64))[0]
-                    best = int(proba.argmax())
-                    row.update(face=0, embedding=vec, probability=float(proba[best]),
-                               predicted=saved["labels"][best] if proba[best] >= saved["unknown_threshold"]
-                               else UNKNOWN)
+                    vec = embed_batch([faces[0]["crop"]], [faces[0]["crop_box"]], ref, threads, seconds)[0]
+                    who = identify(saved, vec)
+                    row.update(face=0, embedding=vec, probability=float(who.probability[0]),
+                               distance=float(who.distance[0]), predicted=who.names()[0])
                 row["processed_at"] = pd.Timestamp.now()
                 out.append(row)
             yield pd.DataFrame.from_records(out, columns=[c.split()[0] for c in STREAM_SCHEMA.split(", ")])
@@ -208,16 +204,14 @@ def recognize_partitions(opts: dict, model: str, weights_file: str | None, class
     return run
 
 
-def warm_up(opts: dict, model: str, weights_file: str | None, classifier) -> Callable:
+def warm_up(opts: dict, ref: ModelRef, classifier) -> Callable:
     """A ``mapInPandas`` function that loads the detector, the embedder and the classifier in the worker
     that runs it. It must be a pandas UDF like ``recognize_partitions``: Spark keeps separate Python
     workers for plain RDD functions and for Arrow UDFs."""
 
     def run(batches: Iterator) -> Iterator:
-        from pyspark import SparkFiles
-
         load_detector(opts["detector"])
-        embedder(model, SparkFiles.get(weights_file) if weights_file else None, _threads())
+        embedder(ref, _weights(ref), _threads())
         _ = classifier.value  # unpickling it imports scikit-learn
         yield from batches
 

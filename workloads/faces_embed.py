@@ -1,7 +1,7 @@
 """Face embeddings: one vector per aligned face, with the model loaded once per executor core.
 
     spark-submit workloads/faces_embed.py [--input faces/aligned] [--output faces/embeddings]
-        [--model dlib_resnet|facenet] [--weights PATH_OR_URL --weights-sha256 HEX]
+        [--model dlib_resnet|facenet] [--weights PATH_OR_URL --weights-sha256 HEX] [--jitters N]
 
 Reads ``faces/`` of a ``faces_align`` output and writes ``embeddings/`` (parquet: path, label, face,
 embedding, error; images without a face keep their error and have no embedding) and
@@ -17,31 +17,36 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from workloads.common import fail, spread_files, staged_outputs, task_slots
-from workloads.face_embed import DEFAULT_EMBEDDER, EMBEDDERS, get_embedder
+from workloads.face_embed import DEFAULT_EMBEDDER, EMBEDDERS, ModelRef, get_embedder
 from workloads.face_jobs import add_io_options, io_uris, rate, read_parquet
 from workloads.face_pipeline import EMBED_PROFILED, EMBED_SCHEMA, embed_partitions
 from workloads.fruits_report import PhaseTimer
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
-    """--model, --weights and --weights-sha256 (shared with the streaming job)."""
+    """--model, --weights, --weights-sha256 and --jitters (shared with the streaming job)."""
     p.add_argument("--model", default=DEFAULT_EMBEDDER, choices=sorted(EMBEDDERS), help="embedder")
     p.add_argument("--weights", help="weights of the model: a path, or an http(s) URL fetched once and cached "
                    "(facenet needs it; dlib_resnet ships its own)")
     p.add_argument("--weights-sha256", help="SHA-256 the downloaded --weights URL must have")
+    p.add_argument("--jitters", type=int, default=0,
+                   help="dlib_resnet: average each face over N randomly jittered copies (N times slower, "
+                        "steadier embeddings; 0 = one pass)")
 
 
-def ship_weights(spark: SparkSession, args: argparse.Namespace) -> tuple[str | None, str | None]:
-    """(the weights' file name shipped to every executor, None), or (None, error). Runs before any task,
-    so a missing or corrupt file is one error instead of one per task."""
+def model_ref(spark: SparkSession, args: argparse.Namespace) -> tuple[ModelRef | None, str | None]:
+    """(the embedder as executors need it, None), or (None, error). Runs before any task, so a missing or
+    corrupt weights file is one error instead of one per task; the weights are shipped with ``addFile``."""
+    backend = get_embedder(args.model)
+    if args.jitters < 0 or (args.jitters > 1 and not backend.jitters):
+        return None, f"--jitters {args.jitters}: must be >= 0, and {args.model} does not support jittering"
     try:
-        local = get_embedder(args.model).resolve_weights(args.weights, args.weights_sha256)
+        local = backend.resolve_weights(args.weights, args.weights_sha256)
     except (ValueError, OSError) as exc:  # WeightsNotFound, a bad hash, a failed download
         return None, str(exc).splitlines()[0]
-    if local is None:
-        return None, None
-    spark.sparkContext.addFile(local)
-    return Path(local).name, None
+    if local is not None:
+        spark.sparkContext.addFile(local)
+    return ModelRef(args.model, Path(local).name if local else None, args.jitters), None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     spark = SparkSession.builder.appName("faces-embed").getOrCreate()
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(args.batch_size * 4))
     timer.end("session_s")
-    shipped, error = ship_weights(spark, args)
+    ref, error = model_ref(spark, args)
     if error:
         return fail(spark, "faces_embed", error)
     src, out = io_uris(args)
@@ -68,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     timer.end("list_s")
 
     accumulators = {key: spark.sparkContext.accumulator(0.0) for key in EMBED_PROFILED}
-    udf = embed_partitions(args.model, shipped, args.batch_size, accumulators)
+    udf = embed_partitions(ref, args.batch_size, accumulators)
     spread_files(spark, rows, slots, min_files_per_task=200)  # scan splits: 1-4 waves of tasks, no shuffle
     faces.mapInPandas(udf, EMBED_SCHEMA).write.mode("overwrite").parquet(f"{out}/embeddings")
     timer.end("embed_s")
@@ -80,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     backend = get_embedder(args.model)
     summary = {
         "input": src, "output": out, "model": {"name": backend.name, "dim": backend.dim,
-                                               "threshold": backend.threshold, "weights": args.weights},
+                                               "threshold": backend.threshold, "weights": args.weights,
+                                               "jitters": args.jitters},
         "images": counts["images"], "embedded_faces": counts["embedded"],
         "images_without_embedding": counts["images"] - counts["with_face"], "labels": counts["labels"],
         "executor_cores": slots,

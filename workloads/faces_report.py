@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from workloads.face_identity import Identified
+
 
 @dataclass(frozen=True)
 class Pair:
@@ -115,15 +117,17 @@ def confusion_png(matrix: np.ndarray, labels: list[str], path: Path, title: str)
     plt.close(fig)
 
 
-def open_set(known_proba: np.ndarray, known_correct: np.ndarray, unknown_proba: np.ndarray,
-             threshold: float) -> dict:
-    """What an unknown-person threshold on the top class probability does to known and unknown faces."""
-    accepted = known_proba.max(axis=1) >= threshold if len(known_proba) else np.zeros(0, bool)
-    rejected = unknown_proba.max(axis=1) < threshold if len(unknown_proba) else np.zeros(0, bool)
-    return {
-        "threshold": threshold,
-        "known_accepted_rate": round(float(accepted.mean()), 5) if len(accepted) else None,
-        "accuracy_of_accepted": round(float(known_correct[accepted].mean()), 5) if accepted.any() else None,
-        "unknown_faces": len(unknown_proba),
-        "unknown_rejected_rate": round(float(rejected.mean()), 5) if len(rejected) else None,
-    }
+def open_set(known: Identified, known_truth: np.ndarray, unknown: Identified, threshold: float,
+             distance: float) -> dict:
+    """What the unknown-person gates do to the known people's test faces and to other people's faces:
+    both gates (the rule ``faces-stream`` applies), and each gate alone."""
+    def rates(known_ok: np.ndarray, unknown_ok: np.ndarray) -> dict:
+        return {"known_accepted_rate": round(float(known_ok.mean()), 5) if len(known_ok) else None,
+                "accuracy_of_accepted": (round(float((known.best == known_truth)[known_ok].mean()), 5)
+                                         if known_ok.any() else None),
+                "unknown_rejected_rate": round(float(1 - unknown_ok.mean()), 5) if len(unknown_ok) else None}
+
+    return {"threshold": threshold, "distance": round(distance, 4), "unknown_faces": len(unknown.best),
+            **rates(known.accepted, unknown.accepted),
+            "probability_only": rates(known.probability >= threshold, unknown.probability >= threshold),
+            "distance_only": rates(known.distance <= distance, unknown.distance <= distance)}

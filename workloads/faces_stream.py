@@ -7,7 +7,7 @@ and classified by a saved ``faces_classify`` model, results appended to parquet 
 --watch is a directory or prefix (local, hdfs:, s3a:/s3:); new image files in it are picked up
 once each (the checkpoint under --output remembers which, so a restart resumes). Models are loaded
 in every executor before the query starts and stay loaded between micro-batches. Each result row
-(``results/`` parquet: path, modified, face, predicted, probability, embedding, error,
+(``results/`` parquet: path, modified, face, predicted, probability, distance, embedding, error,
 processed_at) is also printed as one JSON line.
 """
 
@@ -24,7 +24,7 @@ from workloads.face_detect import DETECTORS
 from workloads.face_embed import get_embedder
 from workloads.face_jobs import DEFAULTS
 from workloads.face_pipeline import STREAM_SCHEMA, recognize_partitions, warm_up
-from workloads.faces_embed import add_model_options, ship_weights
+from workloads.faces_embed import add_model_options, model_ref
 
 BINARY_FILE_SCHEMA = "path string, modificationTime timestamp, length long, content binary"
 
@@ -63,7 +63,7 @@ def print_batch(rows: list) -> None:
     """One JSON line per result row (without the embedding)."""
     for r in rows:
         print(json.dumps({"path": r["path"], "predicted": r["predicted"], "probability": r["probability"],
-                          "error": r["error"], "modified": str(r["modified"]),
+                          "distance": r["distance"], "error": r["error"], "modified": str(r["modified"]),
                           "processed_at": str(r["processed_at"])}), flush=True)
 
 
@@ -78,11 +78,15 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a missing path is an AnalysisException, a foreign file an unpickling error
         return fail(spark, "faces_stream", f"--classifier {args.classifier}: {str(exc).splitlines()[0]} "
                     "(run `clusterctl submit faces-classify` first)")
+    missing = {"classifier", "labels", "dim", "means", "unknown_threshold", "unknown_distance"} - set(saved)
+    if missing:
+        return fail(spark, "faces_stream", f"--classifier {args.classifier}: model.joblib lacks {sorted(missing)} "
+                    "(made by an older faces-classify); run `clusterctl submit faces-classify` again")
     dim = get_embedder(args.model).dim
     if saved["dim"] != dim:
         return fail(spark, "faces_stream", f"--classifier {args.classifier} was trained on {saved['dim']}-d "
                     f"embeddings but --model {args.model} makes {dim}-d ones; use the model it was trained with")
-    shipped, error = ship_weights(spark, args)
+    ref, error = model_ref(spark, args)
     if error:
         return fail(spark, "faces_stream", error)
     jvm = spark.sparkContext._jvm
@@ -93,9 +97,9 @@ def main(argv: list[str] | None = None) -> int:
             "rotate": False, "min_score": 0.9}
     slots = task_slots(spark)
     classifier = spark.sparkContext.broadcast(saved)
-    spark.range(slots, numPartitions=slots).mapInPandas(warm_up(opts, args.model, shipped, classifier),
+    spark.range(slots, numPartitions=slots).mapInPandas(warm_up(opts, ref, classifier),
                                                         "id long").collect()
-    recognize = recognize_partitions(opts, args.model, shipped, classifier)
+    recognize = recognize_partitions(opts, ref, classifier)
 
     def each_batch(batch, batch_id: int) -> None:
         rows = batch.select("path", "modificationTime", "content").mapInPandas(recognize, STREAM_SCHEMA).collect()

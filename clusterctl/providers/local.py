@@ -247,14 +247,19 @@ class LocalProvider:
         report(f"submitting {job.name} ({run_id})")
         start = time.monotonic()
         with stdout_path.open("w") as out, log_path.open("w") as log:
+            # Its own process group, so an interrupted submit can stop the driver and the Python it forked.
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, text=True,
-                                    env=self._env(), cwd=Path.cwd())
+                                    env=self._env(), cwd=Path.cwd(), start_new_session=True)
             assert proc.stdout is not None
-            for line in proc.stdout:
-                out.write(line)
-                out.flush()
-                on_output(line.rstrip("\n"))
-            code = proc.wait()
+            try:
+                for line in proc.stdout:
+                    out.write(line)
+                    out.flush()
+                    on_output(line.rstrip("\n"))
+                code = proc.wait()
+            except BaseException:
+                stop_group(proc.pid)
+                raise
         wall = time.monotonic() - start
         result = RunResult(run_id, _app_id(log_path), code, wall, stdout_path, log_path)
         (run_dir / "result.json").write_text(json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n")

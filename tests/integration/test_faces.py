@@ -134,7 +134,7 @@ def test_average_matches_the_mean_of_the_embeddings(cluster, embedded):
 @pytest.fixture(scope="module")
 def classified(cluster, embedded):
     proc = cluster.cli("submit", "faces-classify", "--min-images", str(PER_PERSON - 1),
-                       "--train-per-class", str(TRAIN), "--unknown-threshold", "0")
+                       "--train-per-class", str(TRAIN))
     return _json_line(proc.stdout), cluster.root / "faces" / "classifier"
 
 
@@ -149,6 +149,9 @@ def test_classifier_is_well_above_chance(classified, people):
     with Image.open(out / "confusion.png") as img:
         assert img.format == "PNG"
     assert (out / "model.joblib").stat().st_size > 0
+    gates = report["open_set"]  # only "Nobody" is not a class, and it has no face: no unknown faces here
+    assert 0.2 < gates["distance"] < 0.8 and gates["threshold"] == 0.5 and gates["unknown_faces"] == 0
+    assert gates["known_accepted_rate"] >= 0.75 and gates["accuracy_of_accepted"] >= 0.9
 
 
 def test_verify_on_pairs_of_these_people(cluster, embedded, people, tmp_path):
@@ -179,14 +182,19 @@ def test_stream_classifies_new_snapshots_and_resumes(cluster, classified, people
     person = people[0]
     shutil.copy(sorted((DATA / "lfw" / person).glob("*.jpg"))[PER_PERSON], watch / "snap_0001.jpg")
     shutil.copy(lfw_input / "Nobody" / "Nobody_0001.jpg", watch / "snap_0002.jpg")
+    stranger = next(p for p in sorted((DATA / "lfw").iterdir()) if p.name not in people)
+    shutil.copy(sorted(stranger.glob("*.jpg"))[0], watch / "snap_0004.jpg")
     proc = cluster.cli("submit", "faces-stream", "--watch", str(watch), "--once")
     printed = [json.loads(ln) for ln in proc.stdout.splitlines() if ln.startswith('{"path"')]
     rows = {r["path"].rsplit("/", 1)[-1]: r for r in printed}
     assert rows["snap_0001.jpg"]["predicted"] == person and rows["snap_0001.jpg"]["error"] is None
     assert rows["snap_0002.jpg"]["error"].startswith("no face found")
+    gate = json.loads((classified[1] / "report.json").read_text())["open_set"]["distance"]
+    assert rows["snap_0001.jpg"]["distance"] <= gate < rows["snap_0004.jpg"]["distance"]
+    assert rows["snap_0004.jpg"]["predicted"] == "unknown" and rows["snap_0004.jpg"]["error"] is None
     results = cluster.root / "faces" / "stream" / "results"
     table = pq.read_table(results).to_pandas()
-    assert len(table) == 2 and len(table["embedding"].dropna().iloc[0]) == 128
+    assert len(table) == 3 and len(table["embedding"].dropna().iloc[0]) == 128
 
     # the checkpoint remembers what was processed: a second run only sees the new file
     shutil.copy(sorted((DATA / "lfw" / people[1]).glob("*.jpg"))[PER_PERSON], watch / "snap_0003.jpg")
@@ -194,7 +202,7 @@ def test_stream_classifies_new_snapshots_and_resumes(cluster, classified, people
     printed = [json.loads(ln) for ln in proc.stdout.splitlines() if ln.startswith('{"path"')]
     assert [r["path"].rsplit("/", 1)[-1] for r in printed] == ["snap_0003.jpg"]
     assert printed[0]["predicted"] == people[1]
-    assert len(pq.read_table(results)) == 3
+    assert len(pq.read_table(results)) == 4
 
 
 def test_bad_inputs_are_one_line_errors(cluster, tmp_path):

@@ -6,6 +6,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -241,3 +242,25 @@ def test_demo_runs_end_to_end_and_cleans_up(tmp_path):
     assert find_processes(f"SPARK_CONF_DIR={tmp_path / '.clusterctl' / 'demo' / 'conf'}") == []
     missing = run_cli("demo", "--data", str(tmp_path / "nope"), cwd=tmp_path)
     assert missing.returncode == 2 and "--data" in missing.stderr
+
+
+def test_sigterm_mid_job_stops_the_driver_and_the_cluster(tmp_path):
+    make_images(tmp_path / "imgs")
+    proc = subprocess.Popen([sys.executable, "-m", "clusterctl", "demo", "--data", str(tmp_path / "imgs")],
+                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    workdir = tmp_path / ".clusterctl" / "demo"
+    try:
+        deadline = time.monotonic() + 180
+        while not list(workdir.glob("runs/*/command.json")) and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stderr.read()
+            time.sleep(0.2)
+        assert list(workdir.glob("runs/*/command.json")), "the demo never submitted its job"
+        time.sleep(3)  # the driver JVM is up and talking to the master
+        assert len(find_processes(f"SPARK_CONF_DIR={workdir / 'conf'}")) > 3  # daemons + driver
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) == 128 + signal.SIGTERM
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert find_processes(f"SPARK_CONF_DIR={workdir / 'conf'}") == []
+    assert list(workdir.glob("pids/*.pid")) == []

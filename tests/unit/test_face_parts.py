@@ -1,11 +1,14 @@
 """The face workloads' parts without Spark: crop geometry, face choice, pairs protocol, open set, weights, split."""
 
+import argparse
+
 import numpy as np
 import pytest
 
 from tests.conftest import DATA
 from workloads.face_detect import Face, align, central_first, decode_rgb, detect, encode_jpeg
-from workloads.face_embed import WeightsNotFound, get_embedder
+from workloads.face_embed import ModelRef, WeightsNotFound, get_embedder
+from workloads.face_identity import Identified, class_means, identify, leave_one_out_distance
 from workloads.face_pipeline import crop_name
 from workloads.faces_classify import split
 from workloads.faces_report import best_threshold, k_fold_accuracy, open_set, parse_pairs
@@ -69,7 +72,7 @@ def test_detectors_and_images():
 @pytest.mark.skipif(not (DATA / "lfw").is_dir(), reason=f"real images not available: {DATA}/lfw is missing")
 def test_dlib_embeddings_of_a_real_face_are_deterministic_and_person_specific():
     pytest.importorskip("dlib", reason="the faces extra is not installed")
-    from workloads.face_embed import embedder
+    from workloads.face_embed import ModelRef, embedder
 
     people = [p for p in sorted((DATA / "lfw").iterdir()) if len(list(p.glob("*.jpg"))) >= 2][:2]
     crops, boxes, labels = [], [], []
@@ -80,11 +83,14 @@ def test_dlib_embeddings_of_a_real_face_are_deterministic_and_person_specific():
             crops.append(a.crop)
             boxes.append(a.crop_box)
             labels.append(person.name)
-    embed = embedder("dlib_resnet", None, 1)
+    embed = embedder(ModelRef("dlib_resnet"), None, 1)
     x = embed(crops, boxes)
     assert x.shape == (4, 128) and x.dtype == np.float32
     np.testing.assert_array_equal(x, embed(crops, boxes))
     assert np.linalg.norm(x[0] - x[1]) < 0.6 < np.linalg.norm(x[0] - x[2])
+    jittered = embedder(ModelRef("dlib_resnet", jitters=4), None, 1)(crops, boxes)
+    assert 0 < np.linalg.norm(jittered - x, axis=1).max() < 0.3  # averaged over jittered copies: near, not equal
+    assert np.linalg.norm(jittered[0] - jittered[1]) < 0.6 < np.linalg.norm(jittered[0] - jittered[2])
 
 
 def test_weights_are_checked_before_any_executor(tmp_path):
@@ -143,12 +149,56 @@ def test_k_fold_threshold_comes_from_the_other_folds():
     assert with_missing["accuracy_mean"] == 1.0
 
 
-def test_open_set_threshold():
-    known = np.array([[0.9, 0.1], [0.55, 0.45], [0.2, 0.8]])
-    unknown = np.array([[0.5, 0.5], [0.95, 0.05]])
-    r = open_set(known, np.array([True, False, True]), unknown, 0.6)
-    assert r == {"threshold": 0.6, "known_accepted_rate": pytest.approx(2 / 3, abs=1e-5), "accuracy_of_accepted": 1.0,
-                 "unknown_faces": 2, "unknown_rejected_rate": 0.5}
+class _Fixed:
+    """A stand-in classifier with fixed probabilities (the gates, not the SVM, are under test)."""
+
+    def __init__(self, proba):
+        self.proba = np.asarray(proba, dtype=float)
+
+    def predict_proba(self, x):
+        return self.proba[: len(x)]
+
+
+def test_identify_applies_both_gates():
+    means = np.array([[0.0, 0.0], [1.0, 0.0]])
+    x = np.array([[0.1, 0.0], [0.9, 0.0], [0.0, 0.45], [0.1, 0.0]])
+    proba = [[0.9, 0.1], [0.2, 0.8], [0.7, 0.3], [0.55, 0.45]]
+    saved = {"classifier": _Fixed(proba), "labels": ["ann", "bob"], "dim": 2, "means": means,
+             "unknown_threshold": 0.6, "unknown_distance": 0.3}
+    who = identify(saved, x)
+    assert list(who.best) == ["ann", "bob", "ann", "ann"]
+    assert who.distance == pytest.approx([0.1, 0.1, 0.45, 0.1])
+    # too far from ann's mean (distance gate); probability below 0.6 (probability gate)
+    assert who.names() == ["ann", "bob", "unknown", "unknown"]
+    one = identify(saved | {"classifier": _Fixed(proba[:1])}, x[0])  # a single vector, as the stream passes it
+    assert one.names() == ["ann"]
+    none = identify(saved, np.zeros((0, 2)))  # no faces of other people to measure the gates on
+    assert none.names() == [] and len(none.distance) == 0
+
+
+def test_leave_one_out_distance_and_means():
+    x = np.array([[0.0, 0.0], [0.0, 2.0], [0.0, 1.0], [5.0, 5.0], [5.0, 5.0]])
+    labels = np.array(["a", "a", "a", "b", "b"])
+    # a's faces: [0,0] is 1.5 from the mean of the other two ([0,1.5]); [0,2] likewise; [0,1] is 0 away
+    assert leave_one_out_distance(x, labels) == pytest.approx(1.5)
+    assert leave_one_out_distance(x[:1], labels[:1]) == 0.0  # one face: nothing to leave out
+    assert class_means(x, labels, np.array(["b", "a"])) == pytest.approx(np.array([[5.0, 5.0], [0.0, 1.0]]))
+
+
+def test_open_set_reports_both_gates_and_each_alone():
+    def found(best, probability, distance, accepted):
+        return Identified(np.array(best), np.array(probability), np.array(distance), np.array(accepted))
+
+    known = found(["a", "b", "a"], [0.9, 0.55, 0.8], [0.2, 0.2, 0.7], [True, False, False])
+    unknown = found(["a", "b"], [0.5, 0.95], [0.9, 0.3], [False, False])
+    r = open_set(known, np.array(["a", "a", "a"]), unknown, 0.6, 0.5)
+    assert (r["threshold"], r["distance"], r["unknown_faces"]) == (0.6, 0.5, 2)
+    assert r["known_accepted_rate"] == pytest.approx(1 / 3, abs=1e-5) and r["accuracy_of_accepted"] == 1.0
+    assert r["unknown_rejected_rate"] == 1.0
+    assert r["probability_only"] == {"known_accepted_rate": pytest.approx(2 / 3, abs=1e-5),
+                                     "accuracy_of_accepted": 1.0, "unknown_rejected_rate": 0.5}
+    assert r["distance_only"] == {"known_accepted_rate": pytest.approx(2 / 3, abs=1e-5),
+                                  "accuracy_of_accepted": 0.5, "unknown_rejected_rate": 0.5}
 
 
 def test_train_split_first_by_path_or_seeded():
@@ -159,3 +209,16 @@ def test_train_split_first_by_path_or_seeded():
     rnd = split(paths, labels, 3, "random", 7)
     assert rnd.sum() == 6 and (rnd[:4].sum(), rnd[4:].sum()) == (3, 3)
     np.testing.assert_array_equal(rnd, split(paths, labels, 3, "random", 7))
+
+
+def test_jitters_are_checked_before_any_executor():
+    from workloads.faces_embed import model_ref
+
+    args = argparse.Namespace(model="facenet", jitters=3, weights=None, weights_sha256=None)
+    ref, error = model_ref(None, args)  # fails before it would touch Spark
+    assert ref is None and error.startswith("--jitters 3:") and "facenet does not support" in error
+    ref, error = model_ref(None, argparse.Namespace(model="dlib_resnet", jitters=-1, weights=None,
+                                                     weights_sha256=None))
+    assert ref is None and error.startswith("--jitters -1: must be >= 0")
+    assert model_ref(None, argparse.Namespace(model="dlib_resnet", jitters=5, weights=None, weights_sha256=None)) \
+        == (ModelRef("dlib_resnet", None, 5), None)

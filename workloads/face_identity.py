@@ -1,0 +1,62 @@
+"""Who a face is, or "unknown": the saved classifier plus two gates, shared by ``faces-classify`` and ``faces-stream``.
+
+A closed-set classifier names one of its people for every face, so a face is only accepted when
+both gates pass:
+
+- probability: the classifier's top (calibrated) probability is at least ``unknown_threshold``;
+- distance: the face is within ``unknown_distance`` of the predicted person's mean training
+  embedding. By default that distance is learnt from the training faces: the farthest any of them
+  lies from the mean of its own person's other training faces (leave-one-out), so it adapts to the
+  embedder and to how varied the photos are.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+UNKNOWN = "unknown"
+
+
+def class_means(x: np.ndarray, labels: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Mean embedding of each class, rows in ``classes`` order."""
+    return np.stack([x[labels == c].mean(axis=0) for c in classes])
+
+
+def leave_one_out_distance(x: np.ndarray, labels: np.ndarray) -> float:
+    """The largest distance of a training face from the mean of its class's other faces."""
+    worst = 0.0
+    for c in np.unique(labels):
+        members = x[labels == c]
+        if len(members) < 2:
+            continue
+        others_mean = (members.sum(axis=0) - members) / (len(members) - 1)
+        worst = max(worst, float(np.linalg.norm(members - others_mean, axis=1).max()))
+    return worst
+
+
+@dataclass
+class Identified:
+    """Per face: the best class, its probability, the distance to that class's mean, and the decision."""
+
+    best: np.ndarray  # class names
+    probability: np.ndarray
+    distance: np.ndarray
+    accepted: np.ndarray  # both gates passed
+
+    def names(self) -> list[str]:
+        """The predicted person, or ``UNKNOWN`` where a gate failed."""
+        return [str(b) if ok else UNKNOWN for b, ok in zip(self.best, self.accepted, strict=True)]
+
+
+def identify(saved: dict, x: np.ndarray) -> Identified:
+    """Apply the model dict ``faces-classify`` saves (classifier, labels, means, thresholds) to embeddings ``x``."""
+    x = np.asarray(x, dtype=np.float64).reshape(-1, saved["dim"])
+    if not len(x):  # scikit-learn refuses an empty batch
+        empty = np.zeros(0)
+        return Identified(np.zeros(0, dtype=object), empty, empty, np.zeros(0, bool))
+    proba = saved["classifier"].predict_proba(x)
+    top = proba.argmax(axis=1)
+    probability = proba[np.arange(len(x)), top]
+    distance = np.linalg.norm(x - saved["means"][top], axis=1)
+    accepted = (probability >= saved["unknown_threshold"]) & (distance <= saved["unknown_distance"])
+    return Identified(np.asarray(saved["labels"])[top], probability, distance, accepted)
