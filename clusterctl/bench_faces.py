@@ -201,11 +201,11 @@ def run_faces_bench(lfw: Path, meta: Path, out_dir: Path, workers: int, detector
                              "--pairs", str((meta / "pairs.txt").resolve()), "--output", str(tmp / "verify"))
             sample = _sample(lfw, tmp / "sample", detector_sample, seed=7)
             detectors = {}
-            for name in DETECTORS:
-                report(f"detector {name} on {detector_sample} images")
-                s = submit_workload(provider, workdir, "faces-align", "--input", str(sample), "--detector", name,
-                            "--no-crops", "--output", str(tmp / f"det-{name}"))["summary"]
-                detectors[name] = {"files": s["files"], "align_s": s["timings"]["align_s"], "no_face": s["no_face"],
+            for detector in DETECTORS:
+                report(f"detector {detector} on {detector_sample} images")
+                s = submit_workload(provider, workdir, "faces-align", "--input", str(sample), "--detector", detector,
+                                    "--no-crops", "--output", str(tmp / f"det-{detector}"))["summary"]
+                detectors[detector] = {"files": s["files"], "align_s": s["timings"]["align_s"], "no_face": s["no_face"],
                                    "images_per_s_per_core": s["images_per_s_per_core"]}
             report("streaming")
             rng = random.Random(11)

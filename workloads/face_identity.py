@@ -5,9 +5,10 @@ both gates pass:
 
 - probability: the classifier's top (calibrated) probability is at least ``unknown_threshold``;
 - distance: the face is within ``unknown_distance`` of the predicted person's mean training
-  embedding. By default that distance is learnt from the training faces: the farthest any of them
-  lies from the mean of its own person's other training faces (leave-one-out), so it adapts to the
-  embedder and to how varied the photos are.
+  embedding. By default that distance is learnt from the training faces: 99% of them lie within it
+  of the mean of their own person's other training faces (leave-one-out), so it adapts to the
+  embedder and to how varied the photos are; the quantile, not the maximum, so that one odd
+  training photo (a profile, a wrong face) does not open the gate for everyone.
 """
 
 from dataclasses import dataclass
@@ -22,16 +23,15 @@ def class_means(x: np.ndarray, labels: np.ndarray, classes: np.ndarray) -> np.nd
     return np.stack([x[labels == c].mean(axis=0) for c in classes])
 
 
-def leave_one_out_distance(x: np.ndarray, labels: np.ndarray) -> float:
-    """The largest distance of a training face from the mean of its class's other faces."""
-    worst = 0.0
+def leave_one_out_distance(x: np.ndarray, labels: np.ndarray, quantile: float = 0.99) -> float:
+    """The ``quantile`` of the training faces' distances from the mean of their class's other faces."""
+    distances = []
     for c in np.unique(labels):
         members = x[labels == c]
-        if len(members) < 2:
-            continue
-        others_mean = (members.sum(axis=0) - members) / (len(members) - 1)
-        worst = max(worst, float(np.linalg.norm(members - others_mean, axis=1).max()))
-    return worst
+        if len(members) >= 2:
+            others_mean = (members.sum(axis=0) - members) / (len(members) - 1)
+            distances.append(np.linalg.norm(members - others_mean, axis=1))
+    return float(np.quantile(np.concatenate(distances), quantile)) if distances else 0.0
 
 
 @dataclass

@@ -44,7 +44,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="top-class probability below which a face is reported as unknown")
     p.add_argument("--unknown-distance", type=float, default=None,
                    help="distance from the person's mean training embedding beyond which a face is unknown "
-                        "(default: learnt from the training faces, leave-one-out)")
+                        "(default: learnt from the training faces, leave-one-out, 99th percentile)")
     p.add_argument("--unknown-sample", type=int, default=2000, help="faces of other people to measure it on")
     p.add_argument("--c", type=float, default=1.0, help="SVM regularisation C")
     p.add_argument("--seed", type=int, default=42)

@@ -179,8 +179,11 @@ def test_identify_applies_both_gates():
 def test_leave_one_out_distance_and_means():
     x = np.array([[0.0, 0.0], [0.0, 2.0], [0.0, 1.0], [5.0, 5.0], [5.0, 5.0]])
     labels = np.array(["a", "a", "a", "b", "b"])
-    # a's faces: [0,0] is 1.5 from the mean of the other two ([0,1.5]); [0,2] likewise; [0,1] is 0 away
-    assert leave_one_out_distance(x, labels) == pytest.approx(1.5)
+    # a's faces: [0,0] is 1.5 from the mean of the other two ([0,1.5]); [0,2] likewise; [0,1] is 0 away;
+    # b's two faces are 0 from each other: distances 0, 0, 0, 1.5, 1.5
+    assert leave_one_out_distance(x, labels, quantile=1.0) == pytest.approx(1.5)
+    assert leave_one_out_distance(x, labels, quantile=0.5) == 0.0
+    assert leave_one_out_distance(x, labels) == pytest.approx(np.quantile([0, 0, 0, 1.5, 1.5], 0.99))
     assert leave_one_out_distance(x[:1], labels[:1]) == 0.0  # one face: nothing to leave out
     assert class_means(x, labels, np.array(["b", "a"])) == pytest.approx(np.array([[5.0, 5.0], [0.0, 1.0]]))
 
