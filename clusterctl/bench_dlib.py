@@ -93,7 +93,7 @@ def run_dlib_bench(lfw: Path, pythons: list[str], images: int, out_dir: Path, co
     for python in pythons:
         if shutil.which(python) is None:
             raise SpecError(f"--python {python}: no such interpreter; give the path of a python with dlib installed")
-    files = sorted(f for fs in class_images(lfw).values() for f in fs)
+    files = sorted(f for fs in class_images(lfw, "--lfw").values() for f in fs)
     sample = random.Random(5).sample(files, min(images, len(files)))
     builds = []
     with tempfile.TemporaryDirectory(prefix="clusterctl-bench-dlib-") as tmp:

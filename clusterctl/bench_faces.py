@@ -27,6 +27,7 @@ from clusterctl.jobs import resolve_job
 from clusterctl.progress import Reporter, silent
 from clusterctl.providers.local import LocalProvider
 from clusterctl.state import Workdir
+from workloads.face_embed import get_embedder
 
 TARGETS = {"align_embed_s": 15 * 60, "failed_rate": 0.005, "identity_accuracy": 0.99, "pairs_accuracy": 0.993,
            "stream_p50_s": 2.0}
@@ -48,7 +49,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def _stream(provider: LocalProvider, workdir: Workdir, snapshots: list[Path], tmp: Path, classifier: Path,
-            jitters: int, interval: float, report: Reporter) -> dict[str, Any]:
+            embedder: list[str], interval: float, report: Reporter) -> dict[str, Any]:
     """Run faces-stream, drop ``snapshots`` one at a time, time each file's result row."""
     watch, staging = tmp / "incoming", tmp / "staging"
     watch.mkdir()
@@ -68,7 +69,7 @@ def _stream(provider: LocalProvider, workdir: Workdir, snapshots: list[Path], tm
 
     timeout = 90 + len(snapshots) * (interval + 1)
     job = resolve_job("faces-stream", ("--watch", str(watch), "--classifier", str(classifier), "--output",
-                                       str(tmp / "stream"), "--timeout", str(timeout), "--jitters", str(jitters)),
+                                       str(tmp / "stream"), "--timeout", str(timeout), *embedder),
                       workdir.root)
     outcome: dict[str, Any] = {}
     runner = threading.Thread(target=lambda: outcome.update(result=provider.submit(job, silent, on_line)))
@@ -110,10 +111,10 @@ def _markdown(doc: dict[str, Any]) -> str:
         "",
         f"Measured {doc['date']} on {m['cpus']} CPUs / {m['memory_gib']} GiB, Java {m['java']}, Spark {m['spark']}, "
         f"Python {m['python']}; local cluster of {doc['workers']} workers x 1 core; detector `auto` (dlib HOG, "
-        f"MTCNN where HOG finds no face), embedder `dlib_resnet` with {doc['jitters']} jitters (0 = one pass), "
+        f"MTCNN where HOG finds no face), embedder `{doc['model']}` with {doc['jitters']} jitters (0 = one pass), "
         f"dlib {doc['dlib']['version']} {'with' if doc['dlib']['blas'] else 'without'} BLAS ({doc['dlib']['file']}).",
         f"Reproduce: `{doc['python']} -m clusterctl bench faces --lfw {doc['lfw']} --meta {doc['meta']} "
-        f"--jitters {doc['jitters']} --name {doc['name']}`.",
+        f"{' '.join(doc['embedder_args'])} --name {doc['name']}`.",
         "",
         "| measure | result | target |",
         "|---|---|---|",
@@ -179,9 +180,19 @@ def _dlib_build() -> dict[str, Any]:
 
 
 def run_faces_bench(lfw: Path, meta: Path, out_dir: Path, workers: int, detector_sample: int, stream_files: int,
-                    jitters: int, name: str, report: Reporter) -> dict[str, Any]:
-    """Run the faces benchmark on a fresh local cluster; write ``<name>.json`` + ``<name>.md`` to ``out_dir``."""
-    people = class_images(lfw)  # fail on a bad folder before starting anything
+                    embedder: dict[str, Any], name: str, report: Reporter) -> dict[str, Any]:
+    """Run the faces benchmark on a fresh local cluster; write ``<name>.json`` + ``<name>.md`` to ``out_dir``.
+
+    ``embedder`` holds faces-embed's model options: model, weights, weights_sha256, jitters.
+    """
+    people = class_images(lfw, "--lfw")  # fail on a bad folder before starting anything
+    try:  # a missing or corrupt weights file fails here, not after the 10-minute align
+        get_embedder(embedder["model"]).resolve_weights(embedder["weights"], embedder["weights_sha256"])
+    except (ValueError, OSError) as exc:
+        raise SpecError(str(exc).splitlines()[0]) from exc
+    args = ["--model", embedder["model"], "--jitters", str(embedder["jitters"])]
+    args += ["--weights", embedder["weights"]] if embedder["weights"] else []
+    args += ["--weights-sha256", embedder["weights_sha256"]] if embedder["weights_sha256"] else []
     if not (meta / "pairs.txt").is_file():
         raise SpecError(f"--meta {meta}: no pairs.txt there; pass LFW's lfw_meta folder")
     summary: dict[str, Any] = {}
@@ -193,7 +204,7 @@ def run_faces_bench(lfw: Path, meta: Path, out_dir: Path, workers: int, detector
                                               "--output", str(tmp / "aligned")))
             report(f"  {align['wall_s']:.0f}s; faces-embed")
             embed = measured(lambda: submit_workload(provider, workdir, "faces-embed", "--input", str(tmp / "aligned"),
-                                              "--output", str(tmp / "embeddings"), "--jitters", str(jitters)))
+                                              "--output", str(tmp / "embeddings"), *args))
             report(f"  {embed['wall_s']:.0f}s; faces-classify, faces-verify")
             classify = submit_workload(provider, workdir, "faces-classify", "--input", str(tmp / "embeddings"),
                                "--output", str(tmp / "classifier"))
@@ -211,7 +222,7 @@ def run_faces_bench(lfw: Path, meta: Path, out_dir: Path, workers: int, detector
             rng = random.Random(11)
             known = [f for name in sorted(people) if len(people[name]) >= 40 for f in people[name][30:]]
             snapshots = rng.sample(known, min(stream_files + 1, len(known)))
-            stream = _stream(provider, workdir, snapshots, tmp, tmp / "classifier", jitters, 2.0, report)
+            stream = _stream(provider, workdir, snapshots, tmp, tmp / "classifier", args, 2.0, report)
 
     a = align["summary"]
     failed = a["no_face"] + a["undecodable"]
@@ -228,6 +239,6 @@ def run_faces_bench(lfw: Path, meta: Path, out_dir: Path, workers: int, detector
               "pairs_accuracy": verify["summary"]["accuracy_mean"] >= TARGETS["pairs_accuracy"],
               "stream_p50_s": stream["p50_s"] <= TARGETS["stream_p50_s"]}
     doc = {"benchmark": "faces", "date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine_info(),
-           "lfw": str(lfw), "meta": str(meta), "workers": workers, "jitters": jitters, "name": name,
+           "lfw": str(lfw), "meta": str(meta), "workers": workers, **embedder, "embedder_args": args, "name": name,
            "python": sys.executable, "dlib": _dlib_build(), "targets": TARGETS, "met": checks, "summary": summary}
     return write_results(out_dir, name, doc, _markdown(doc))

@@ -547,13 +547,18 @@ def bench_fruits(data: Path, repeats: int, workers: int, k: int, skip_full: bool
               help="Images the detectors are compared on.")
 @click.option("--stream-files", default=24, show_default=True, type=click.IntRange(3, 1000),
               help="Snapshots timed through faces-stream (the first is reported apart).")
+@click.option("--model", default="dlib_resnet", show_default=True, type=click.Choice(["dlib_resnet", "facenet"]),
+              help="Embedder (faces-embed/faces-stream --model).")
+@click.option("--weights", default=None, help="Model weights, a path or an http(s) URL (facenet needs them).")
+@click.option("--weights-sha256", default=None, help="SHA-256 the downloaded --weights URL must have.")
 @click.option("--jitters", default=0, show_default=True, type=click.IntRange(0, 100),
-              help="faces-embed/faces-stream --jitters: average each face over N jittered copies.")
+              help="dlib_resnet: average each face over N jittered copies.")
 @click.option("--name", default="faces", show_default=True, help="Result file names: <out>/<name>.{json,md}.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("benchmarks"), show_default=True)
 @JSON_OPTION
-def bench_faces(lfw: Path, meta: Path, workers: int, detector_sample: int, stream_files: int, jitters: int, name: str,
-                out_dir: Path, as_json: bool) -> None:
+def bench_faces(lfw: Path, meta: Path, workers: int, detector_sample: int, stream_files: int, model: str,
+                weights: str | None, weights_sha256: str | None, jitters: int, name: str, out_dir: Path,
+                as_json: bool) -> None:
     """Face workloads on the whole LFW: align + embed wall time and failures, identity accuracy (people with
     >= 40 faces), pairs 10-fold accuracy, detectors compared, streaming latency p50/p95. About 15 minutes
     on 2 cores.
@@ -562,6 +567,7 @@ def bench_faces(lfw: Path, meta: Path, workers: int, detector_sample: int, strea
     Example:
       clusterctl bench faces --lfw ../shared/data/lfw --meta ../shared/data/lfw_meta
       /opt/dlib-blas/bin/python -m clusterctl bench faces --jitters 5 --name faces_blas_jitter5
+      clusterctl bench faces --model facenet --weights 20180402-114759-vggface2.pt --name faces_facenet
     """
     from clusterctl.bench_faces import run_faces_bench
 
@@ -569,7 +575,8 @@ def bench_faces(lfw: Path, meta: Path, workers: int, detector_sample: int, strea
         raise SpecError(f"--name {name!r}: use letters, digits, '.', '_' or '-' (it names the result files)")
 
     with _progress() as report:
-        result = run_faces_bench(lfw, meta, out_dir, workers, detector_sample, stream_files, jitters, name, report)
+        embedder = {"model": model, "weights": weights, "weights_sha256": weights_sha256, "jitters": jitters}
+        result = run_faces_bench(lfw, meta, out_dir, workers, detector_sample, stream_files, embedder, name, report)
     if as_json:
         _emit_json(result)
     else:

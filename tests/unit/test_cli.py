@@ -38,3 +38,22 @@ def test_aws_up_without_public_key_fails_before_any_aws_call(tmp_path):
     error = proc.stderr.strip().splitlines()[-1]
     assert error.startswith("error: network.ssh_public_key:") and "ssh-keygen" in error
     assert not (tmp_path / ".clusterctl" / "aws1" / "terraform" / "terraform.tfstate").exists()
+
+
+def test_bench_faces_checks_its_options_before_starting_a_cluster(tmp_path):
+    (tmp_path / "lfw" / "Ann").mkdir(parents=True)
+    (tmp_path / "lfw" / "Ann" / "Ann_0001.jpg").write_bytes(b"not looked at before the checks")
+    (tmp_path / "meta").mkdir()
+    (tmp_path / "meta" / "pairs.txt").write_text("1\t0\n")
+    base = ("bench", "faces", "--lfw", str(tmp_path / "lfw"), "--meta", str(tmp_path / "meta"), "--out", "out")
+    cases = {
+        ("--model", "facenet"): "--weights is required for facenet",
+        ("--model", "facenet", "--weights", "nope.pt"): "--weights nope.pt: no such file",
+        ("--name", "a/b"): "--name 'a/b': use letters",
+        ("--lfw", str(tmp_path / "nope")): f"--lfw {tmp_path / 'nope'}: no such directory",
+    }
+    for extra, message in cases.items():
+        proc = run_cli(*base, *extra, cwd=tmp_path)
+        assert proc.returncode == 2 and message in proc.stderr, (extra, proc.stderr)
+        assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists() and not (tmp_path / ".clusterctl").exists()
