@@ -8,7 +8,6 @@ themselves (a build that is faster but computes other vectors would be no use).
 
 import json
 import os
-import random
 import shutil
 import subprocess
 import sys
@@ -21,11 +20,12 @@ from typing import Any
 import numpy as np
 
 from clusterctl.bench import PLAIN_PROCESS_ENV, machine_info, write_results
-from clusterctl.datasets import class_images
+from clusterctl.datasets import class_images, seeded_images
 from clusterctl.errors import ClusterctlError, SpecError
 from clusterctl.progress import Reporter
 
 BATCH = 32
+BASELINE = "clusterctl's python"
 
 
 def probe(images: list[Path], vectors_out: Path) -> dict[str, Any]:
@@ -47,8 +47,7 @@ def probe(images: list[Path], vectors_out: Path) -> dict[str, Any]:
                               for i in range(0, len(aligned), BATCH)])
     embed_s = time.perf_counter() - start
     np.save(vectors_out, vectors)
-    return {"python": sys.executable, "dlib": dlib.__version__, "dlib_file": dlib.__file__,
-            "blas": bool(dlib.DLIB_USE_BLAS), "lapack": bool(dlib.DLIB_USE_LAPACK),
+    return {"dlib": dlib.__version__, "blas": bool(dlib.DLIB_USE_BLAS), "lapack": bool(dlib.DLIB_USE_LAPACK),
             "avx": bool(dlib.USE_AVX_INSTRUCTIONS), "images": len(images), "faces": len(aligned),
             "hog_ms_per_image": round(1000 * detect_s / len(images), 2),
             "encode_ms_per_face": round(1000 * embed_s / max(1, len(aligned)), 2)}
@@ -84,24 +83,25 @@ def _markdown(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def run_dlib_bench(lfw: Path, pythons: list[str], images: int, out_dir: Path, command: str,
+def run_dlib_bench(lfw: Path, others: list[str], images: int, out_dir: Path, command: str,
                    report: Reporter) -> dict[str, Any]:
-    """Probe each interpreter in ``pythons`` (the first is the baseline) on the same ``images`` LFW photos.
+    """Probe this interpreter (the baseline) and each of ``others`` on the same ``images`` LFW photos.
 
-    Writes ``dlib_builds.{json,md}`` to ``out_dir``.
+    Writes ``dlib_builds.{json,md}`` to ``out_dir``; builds are named by the --python given, not by paths
+    of this machine.
     """
-    for python in pythons:
+    for python in others:
         if shutil.which(python) is None:
             raise SpecError(f"--python {python}: no such interpreter; give the path of a python with dlib installed")
-    files = sorted(f for fs in class_images(lfw, "--lfw").values() for f in fs)
-    sample = random.Random(5).sample(files, min(images, len(files)))
+    sample = seeded_images(class_images(lfw, "--lfw"), images, seed=5)
+    pythons = {BASELINE: sys.executable} | {python: python for python in others}
     builds = []
     with tempfile.TemporaryDirectory(prefix="clusterctl-bench-dlib-") as tmp:
         listing = Path(tmp) / "images.txt"
         listing.write_text("".join(f"{p.resolve()}\n" for p in sample))
-        for i, python in enumerate(pythons):
+        for i, (name, python) in enumerate(pythons.items()):
             report(f"probing dlib in {python}")
-            builds.append(_run_probe(python, listing, Path(tmp) / f"{i}.npy"))
+            builds.append({"python": name} | _run_probe(python, listing, Path(tmp) / f"{i}.npy"))
         first = np.load(Path(tmp) / "0.npy")
         for i, b in enumerate(builds):
             vectors = np.load(Path(tmp) / f"{i}.npy")

@@ -12,7 +12,6 @@ import os
 import random
 import shutil
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from clusterctl.bench import bench_cluster, machine_info, measured, submit_workload, write_results
-from clusterctl.datasets import class_images
+from clusterctl.datasets import class_images, seeded_images
 from clusterctl.errors import ClusterctlError, SpecError
 from clusterctl.jobs import resolve_job
 from clusterctl.progress import Reporter, silent
@@ -34,10 +33,9 @@ TARGETS = {"align_embed_s": 15 * 60, "failed_rate": 0.005, "identity_accuracy": 
 DETECTORS = ("hog", "mtcnn", "auto")
 
 
-def _sample(lfw: Path, dest: Path, images: int, seed: int) -> Path:
-    """``images`` seeded images of LFW, in their person folders."""
-    files = sorted(f for fs in class_images(lfw).values() for f in fs)
-    for f in random.Random(seed).sample(files, min(images, len(files))):
+def _copy_sample(people: dict[str, list[Path]], dest: Path, images: int, seed: int) -> Path:
+    """``images`` seeded images of LFW copied into ``dest``, in their person folders."""
+    for f in seeded_images(people, images, seed):
         (dest / f.parent.name).mkdir(parents=True, exist_ok=True)
         shutil.copyfile(f, dest / f.parent.name / f.name)
     return dest
@@ -112,9 +110,9 @@ def _markdown(doc: dict[str, Any]) -> str:
         f"Measured {doc['date']} on {m['cpus']} CPUs / {m['memory_gib']} GiB, Java {m['java']}, Spark {m['spark']}, "
         f"Python {m['python']}; local cluster of {doc['workers']} workers x 1 core; detector `auto` (dlib HOG, "
         f"MTCNN where HOG finds no face), embedder `{doc['model']}` with {doc['jitters']} jitters (0 = one pass), "
-        f"dlib {doc['dlib']['version']} {'with' if doc['dlib']['blas'] else 'without'} BLAS ({doc['dlib']['file']}).",
-        f"Reproduce: `{doc['python']} -m clusterctl bench faces --lfw {doc['lfw']} --meta {doc['meta']} "
-        f"{' '.join(doc['embedder_args'])} --name {doc['name']}`.",
+        f"dlib {doc['dlib']['version']} {'with' if doc['dlib']['blas'] else 'without'} BLAS.",
+        f"Reproduce (with the Python whose dlib is to be measured): `clusterctl bench faces --lfw {doc['lfw']} "
+        f"--meta {doc['meta']} {' '.join(doc['embedder_args'])} --name {doc['name']}`.",
         "",
         "| measure | result | target |",
         "|---|---|---|",
@@ -176,7 +174,7 @@ def _dlib_build() -> dict[str, Any]:
     """The dlib the executors import (the local cluster runs this interpreter)."""
     import dlib
 
-    return {"version": dlib.__version__, "blas": bool(dlib.DLIB_USE_BLAS), "file": dlib.__file__}
+    return {"version": dlib.__version__, "blas": bool(dlib.DLIB_USE_BLAS)}
 
 
 def run_faces_bench(lfw: Path, meta: Path, out_dir: Path, workers: int, detector_sample: int, stream_files: int,
@@ -210,7 +208,7 @@ def run_faces_bench(lfw: Path, meta: Path, out_dir: Path, workers: int, detector
                                "--output", str(tmp / "classifier"))
             verify = submit_workload(provider, workdir, "faces-verify", "--input", str(tmp / "embeddings"),
                              "--pairs", str((meta / "pairs.txt").resolve()), "--output", str(tmp / "verify"))
-            sample = _sample(lfw, tmp / "sample", detector_sample, seed=7)
+            sample = _copy_sample(people, tmp / "sample", detector_sample, seed=7)
             detectors = {}
             for detector in DETECTORS:
                 report(f"detector {detector} on {detector_sample} images")
@@ -240,5 +238,5 @@ def run_faces_bench(lfw: Path, meta: Path, out_dir: Path, workers: int, detector
               "stream_p50_s": stream["p50_s"] <= TARGETS["stream_p50_s"]}
     doc = {"benchmark": "faces", "date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine_info(),
            "lfw": str(lfw), "meta": str(meta), "workers": workers, **embedder, "embedder_args": args, "name": name,
-           "python": sys.executable, "dlib": _dlib_build(), "targets": TARGETS, "met": checks, "summary": summary}
+           "dlib": _dlib_build(), "targets": TARGETS, "met": checks, "summary": summary}
     return write_results(out_dir, name, doc, _markdown(doc))

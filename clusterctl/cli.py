@@ -606,7 +606,7 @@ def bench_dlib(pythons: tuple[str, ...], lfw: Path, images: int, out_dir: Path, 
 
     command = "clusterctl bench dlib " + " ".join(f"--python {p}" for p in pythons) + f" --images {images}"
     with _progress() as report:
-        result = run_dlib_bench(lfw, [sys.executable, *pythons], images, out_dir, command, report)
+        result = run_dlib_bench(lfw, list(pythons), images, out_dir, command, report)
     if as_json:
         _emit_json(result)
     else:

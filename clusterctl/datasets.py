@@ -24,6 +24,12 @@ def class_images(root: Path, option: str = "--data") -> dict[str, list[Path]]:
     return classes
 
 
+def seeded_images(classes: dict[str, list[Path]], images: int, seed: int) -> list[Path]:
+    """``images`` images drawn without replacement, seeded, from all of ``classes`` (``class_images``'s result)."""
+    files = sorted(f for fs in classes.values() for f in fs)
+    return random.Random(seed).sample(files, min(images, len(files)))
+
+
 def make_subset(root: Path, dest: Path, classes: int, per_class: int, seed: int) -> Path:
     """Copy ``per_class`` images of each of ``classes`` classes (seeded choice of both) into ``dest``.
 

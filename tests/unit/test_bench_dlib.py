@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from clusterctl.bench_dlib import run_dlib_bench
+from clusterctl.bench_dlib import BASELINE, run_dlib_bench
 from clusterctl.progress import silent
 from tests.conftest import run_cli
 
@@ -13,8 +13,9 @@ pytest.importorskip("dlib", reason="needs the faces extra (dlib-bin)")
 
 
 def test_the_same_build_twice_gives_the_same_vectors(shared_data, tmp_path):
-    result = run_dlib_bench(shared_data / "lfw", [sys.executable, sys.executable], 12, tmp_path, "cmd", silent)
-    first, second = result["builds"]
+    result = run_dlib_bench(shared_data / "lfw", [sys.executable], 12, tmp_path, "cmd", silent)
+    first, second = result["builds"]  # the baseline (this interpreter) and the --python given
+    assert (first["python"], second["python"]) == (BASELINE, sys.executable)
     assert first["images"] == 12 and first["faces"] >= 10  # LFW photos are centred faces
     assert second["max_distance_to_first"] == 0.0 and first["faces"] == second["faces"]
     assert first["encode_ms_per_face"] > 0 and first["hog_ms_per_image"] > 0
