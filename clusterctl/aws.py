@@ -22,14 +22,37 @@ CLUSTER_TAG = "clusterctl:cluster"
 TTL_TAG = "clusterctl:ttl"
 ROLE_TAG = "clusterctl:role"
 
-_CREDENTIALS = ("InvalidClientTokenId", "UnrecognizedClientException", "AuthFailure", "SignatureDoesNotMatch",
-                "ExpiredToken", "ExpiredTokenException", "InvalidAccessKeyId", "NoCredentialProviders",
-                "no valid credential sources", "NoCredentialsError", "Unable to locate credentials")
-_QUOTA = ("VcpuLimitExceeded", "InstanceLimitExceeded", "MaxSpotInstanceCountExceeded", "LimitExceeded",
-          "TooManyBuckets", "VpcLimitExceeded", "AddressLimitExceeded")
+_CREDENTIALS = (
+    "InvalidClientTokenId",
+    "UnrecognizedClientException",
+    "AuthFailure",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "InvalidAccessKeyId",
+    "NoCredentialProviders",
+    "no valid credential sources",
+    "NoCredentialsError",
+    "Unable to locate credentials",
+)
+_QUOTA = (
+    "VcpuLimitExceeded",
+    "InstanceLimitExceeded",
+    "MaxSpotInstanceCountExceeded",
+    "LimitExceeded",
+    "TooManyBuckets",
+    "VpcLimitExceeded",
+    "AddressLimitExceeded",
+)
 _CAPACITY = ("InsufficientInstanceCapacity", "Unsupported", "SpotMaxPriceTooLow")
-_REGION = ("InvalidRegion", "UnrecognizedRegion", "EndpointConnectionError", "Could not connect to the endpoint",
-           "invalid AWS Region", "AuthorizationHeaderMalformed")
+_REGION = (
+    "InvalidRegion",
+    "UnrecognizedRegion",
+    "EndpointConnectionError",
+    "Could not connect to the endpoint",
+    "invalid AWS Region",
+    "AuthorizationHeaderMalformed",
+)
 _DENIED = ("UnauthorizedOperation", "AccessDenied", "AccessDeniedException")
 
 
@@ -37,21 +60,29 @@ def explain_aws_error(text: str, region: str | None = None) -> str | None:
     """A one-line message with the fix for a known AWS failure in ``text`` (None if not recognised)."""
     code = next((c for c in _CREDENTIALS if c in text), None)
     if code:
-        return (f"AWS rejected or could not find credentials ({code}): run `aws configure`, set AWS_PROFILE, "
-                "or refresh the session with `aws sso login`")
+        return (
+            f"AWS rejected or could not find credentials ({code}): run `aws configure`, set AWS_PROFILE, "
+            "or refresh the session with `aws sso login`"
+        )
     code = next((c for c in _QUOTA if c in text), None)
     if code:
-        return (f"AWS quota reached ({code}): request an increase in Service Quotas (e.g. 'Running On-Demand "
-                "Standard instances' vCPUs) for this region, or ask for fewer/smaller nodes in the spec")
+        return (
+            f"AWS quota reached ({code}): request an increase in Service Quotas (e.g. 'Running On-Demand "
+            "Standard instances' vCPUs) for this region, or ask for fewer/smaller nodes in the spec"
+        )
     code = next((c for c in _CAPACITY if c in text), None)
     if code:
-        return (f"AWS has no capacity for this request ({code}): try another instance type or availability zone, "
-                "or on_demand instead of spot")
+        return (
+            f"AWS has no capacity for this request ({code}): try another instance type or availability zone, "
+            "or on_demand instead of spot"
+        )
     code = next((c for c in _REGION if c in text), None)
     if code:
         where = f" {region}" if region else ""
-        return (f"cannot use AWS region{where} ({code}): check `region` in the spec and that the region is "
-                "enabled for your account")
+        return (
+            f"cannot use AWS region{where} ({code}): check `region` in the spec and that the region is "
+            "enabled for your account"
+        )
     code = next((c for c in _DENIED if c in text), None)
     if code:
         action = re.search(r"perform: ([\w:]+)", text)
@@ -136,13 +167,19 @@ def find_cluster_resources(region: str, cluster: str | None = None) -> list[Tagg
     With ``cluster``, only that cluster's; otherwise every clusterctl cluster's (for ``sweep``).
     """
     ec2 = client("ec2", region)
-    tag_filter = [{"Name": f"tag:{CLUSTER_TAG}", "Values": [cluster]}] if cluster else \
-        [{"Name": "tag-key", "Values": [CLUSTER_TAG]}]
+    tag_filter = (
+        [{"Name": f"tag:{CLUSTER_TAG}", "Values": [cluster]}]
+        if cluster
+        else [{"Name": "tag-key", "Values": [CLUSTER_TAG]}]
+    )
     found: list[TaggedResource] = []
     with aws_errors(region):
-        for page in ec2.get_paginator("describe_instances").paginate(Filters=[
-                *tag_filter, {"Name": "instance-state-name",
-                              "Values": ["pending", "running", "stopping", "stopped"]}]):
+        for page in ec2.get_paginator("describe_instances").paginate(
+            Filters=[
+                *tag_filter,
+                {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]},
+            ]
+        ):
             for res in page["Reservations"]:
                 for inst in res["Instances"]:
                     tags = _tags(inst.get("Tags"))

@@ -31,8 +31,9 @@ MODES = ("default", "tuned")  # tuned = tuning.fast_jvm_start (C1-only JIT for d
 def machine_info() -> dict[str, Any]:
     """What the numbers were measured on."""
     runtime = find_runtime()
-    mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
-                  if line.startswith("MemTotal:"))
+    mem_kb = next(
+        int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal:")
+    )
     return {
         "cpus": os.cpu_count(),
         "memory_gib": round(mem_kb / 1024 / 1024, 1),
@@ -124,20 +125,25 @@ def _markdown(doc: dict[str, Any]) -> str:
         "",
         f"Measured {doc['date']} on {m['cpus']} CPUs / {m['memory_gib']} GiB, Java {m['java']}, "
         f"Spark {m['spark']}, Python {m['python']}; {doc['workers']} workers, {doc['repeats']} interleaved repeats.",
-        "Reproduce: `clusterctl bench startup --repeats "
-        f"{doc['repeats']} --workers {doc['workers']}`.",
+        f"Reproduce: `clusterctl bench startup --repeats {doc['repeats']} --workers {doc['workers']}`.",
         "",
         "| metric | default (median) | tuned (median) | tuned / default |",
         "|---|---|---|---|",
     ]
-    for key, label in (("up_s", "`up` until all workers registered (s)"),
-                       ("submit_s", "trivial job, spark-submit wall time (s)")):
+    for key, label in (
+        ("up_s", "`up` until all workers registered (s)"),
+        ("submit_s", "trivial job, spark-submit wall time (s)"),
+    ):
         lines.append(f"| {label} | {s['default'][key]:.2f} | {s['tuned'][key]:.2f} | {s['ratio'][key]:.2f} |")
     lines += ["", "Every repeat (s):", "", "| repeat | mode | up | submit |", "|---|---|---|---|"]
     for row in doc["runs"]:
         lines.append(f"| {row['repeat']} | {row['mode']} | {row['up_s']:.2f} | {row['submit_s']:.2f} |")
-    lines += ["", "tuned = `tuning.fast_jvm_start: true` (the default): `-XX:TieredStopAtLevel=1` for the driver "
-              "and spark-class's launcher JVM, plus `-XX:+UseSerialGC` for the master/worker daemons.", ""]
+    lines += [
+        "",
+        "tuned = `tuning.fast_jvm_start: true` (the default): `-XX:TieredStopAtLevel=1` for the driver "
+        "and spark-class's launcher JVM, plus `-XX:+UseSerialGC` for the master/worker daemons.",
+        "",
+    ]
     return "\n".join(lines)
 
 

@@ -43,20 +43,35 @@ def probe(images: list[Path], vectors_out: Path) -> dict[str, Any]:
     detect_s = time.perf_counter() - start
     aligned = [align(rgb, faces[0]) for rgb, faces in zip(rgbs, found, strict=True) if faces]
     start = time.perf_counter()
-    vectors = np.concatenate([embed([a.crop for a in aligned[i:i + BATCH]], [a.crop_box for a in aligned[i:i + BATCH]])
-                              for i in range(0, len(aligned), BATCH)])
+    vectors = np.concatenate(
+        [
+            embed([a.crop for a in aligned[i : i + BATCH]], [a.crop_box for a in aligned[i : i + BATCH]])
+            for i in range(0, len(aligned), BATCH)
+        ]
+    )
     embed_s = time.perf_counter() - start
     np.save(vectors_out, vectors)
-    return {"dlib": dlib.__version__, "blas": bool(dlib.DLIB_USE_BLAS), "lapack": bool(dlib.DLIB_USE_LAPACK),
-            "avx": bool(dlib.USE_AVX_INSTRUCTIONS), "images": len(images), "faces": len(aligned),
-            "hog_ms_per_image": round(1000 * detect_s / len(images), 2),
-            "encode_ms_per_face": round(1000 * embed_s / max(1, len(aligned)), 2)}
+    return {
+        "dlib": dlib.__version__,
+        "blas": bool(dlib.DLIB_USE_BLAS),
+        "lapack": bool(dlib.DLIB_USE_LAPACK),
+        "avx": bool(dlib.USE_AVX_INSTRUCTIONS),
+        "images": len(images),
+        "faces": len(aligned),
+        "hog_ms_per_image": round(1000 * detect_s / len(images), 2),
+        "encode_ms_per_face": round(1000 * embed_s / max(1, len(aligned)), 2),
+    }
 
 
 def _run_probe(python: str, images_file: Path, vectors: Path) -> dict[str, Any]:
     env = dict(os.environ) | PLAIN_PROCESS_ENV
-    proc = subprocess.run([python, "-m", "clusterctl.bench_dlib", str(images_file), str(vectors)], env=env,
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [python, "-m", "clusterctl.bench_dlib", str(images_file), str(vectors)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if proc.returncode != 0:
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         raise ClusterctlError(f"--python {python}: the probe failed: {tail}")
@@ -76,15 +91,22 @@ def _markdown(doc: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for b in doc["builds"]:
-        lines.append(f"| dlib {b['dlib']} ({b['python']}) | {b['blas']} | {b['avx']} | {b['hog_ms_per_image']} | "
-                     f"{b['encode_ms_per_face']} | {b['encoder_speedup']:.2f}x | {b['max_distance_to_first']} |")
-    lines += ["", "The embed job's time is almost all encoder time, so the speed-up carries over to `faces-embed`; "
-              "same-person threshold 0.6, so a distance well under 0.01 changes no decision.", ""]
+        lines.append(
+            f"| dlib {b['dlib']} ({b['python']}) | {b['blas']} | {b['avx']} | {b['hog_ms_per_image']} | "
+            f"{b['encode_ms_per_face']} | {b['encoder_speedup']:.2f}x | {b['max_distance_to_first']} |"
+        )
+    lines += [
+        "",
+        "The embed job's time is almost all encoder time, so the speed-up carries over to `faces-embed`; "
+        "same-person threshold 0.6, so a distance well under 0.01 changes no decision.",
+        "",
+    ]
     return "\n".join(lines)
 
 
-def run_dlib_bench(lfw: Path, others: list[str], images: int, out_dir: Path, command: str,
-                   report: Reporter) -> dict[str, Any]:
+def run_dlib_bench(
+    lfw: Path, others: list[str], images: int, out_dir: Path, command: str, report: Reporter
+) -> dict[str, Any]:
     """Probe this interpreter (the baseline) and each of ``others`` on the same ``images`` LFW photos.
 
     Writes ``dlib_builds.{json,md}`` to ``out_dir``; builds are named by the --python given, not by paths
@@ -106,12 +128,19 @@ def run_dlib_bench(lfw: Path, others: list[str], images: int, out_dir: Path, com
         for i, b in enumerate(builds):
             vectors = np.load(Path(tmp) / f"{i}.npy")
             if vectors.shape != first.shape:
-                raise ClusterctlError(f"--python {b['python']} found {len(vectors)} faces, the first build "
-                                      f"{len(first)}: the builds do not detect alike")
+                raise ClusterctlError(
+                    f"--python {b['python']} found {len(vectors)} faces, the first build "
+                    f"{len(first)}: the builds do not detect alike"
+                )
             b["max_distance_to_first"] = round(float(np.linalg.norm(vectors - first, axis=1).max()), 5)
             b["encoder_speedup"] = round(builds[0]["encode_ms_per_face"] / b["encode_ms_per_face"], 3)
-    doc = {"benchmark": "dlib_builds", "date": datetime.now(UTC).isoformat(timespec="seconds"),
-           "machine": machine_info(), "command": command, "builds": builds}
+    doc = {
+        "benchmark": "dlib_builds",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine_info(),
+        "command": command,
+        "builds": builds,
+    }
     return write_results(out_dir, "dlib_builds", doc, _markdown(doc))
 
 

@@ -28,8 +28,13 @@ from clusterctl.providers.local import LocalProvider
 from clusterctl.state import Workdir
 from workloads.face_embed import get_embedder
 
-TARGETS = {"align_embed_s": 15 * 60, "failed_rate": 0.005, "identity_accuracy": 0.99, "pairs_accuracy": 0.993,
-           "stream_p50_s": 2.0}
+TARGETS = {
+    "align_embed_s": 15 * 60,
+    "failed_rate": 0.005,
+    "identity_accuracy": 0.99,
+    "pairs_accuracy": 0.993,
+    "stream_p50_s": 2.0,
+}
 DETECTORS = ("hog", "mtcnn", "auto")
 
 
@@ -46,8 +51,16 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def _stream(provider: LocalProvider, workdir: Workdir, snapshots: list[Path], tmp: Path, classifier: Path,
-            embedder: list[str], interval: float, report: Reporter) -> dict[str, Any]:
+def _stream(
+    provider: LocalProvider,
+    workdir: Workdir,
+    snapshots: list[Path],
+    tmp: Path,
+    classifier: Path,
+    embedder: list[str],
+    interval: float,
+    report: Reporter,
+) -> dict[str, Any]:
     """Run faces-stream, drop ``snapshots`` one at a time, time each file's result row."""
     watch, staging = tmp / "incoming", tmp / "staging"
     watch.mkdir()
@@ -66,9 +79,21 @@ def _stream(provider: LocalProvider, workdir: Workdir, snapshots: list[Path], tm
             predicted[name] = row["predicted"]
 
     timeout = 90 + len(snapshots) * (interval + 1)
-    job = resolve_job("faces-stream", ("--watch", str(watch), "--classifier", str(classifier), "--output",
-                                       str(tmp / "stream"), "--timeout", str(timeout), *embedder),
-                      workdir.root)
+    job = resolve_job(
+        "faces-stream",
+        (
+            "--watch",
+            str(watch),
+            "--classifier",
+            str(classifier),
+            "--output",
+            str(tmp / "stream"),
+            "--timeout",
+            str(timeout),
+            *embedder,
+        ),
+        workdir.root,
+    )
     outcome: dict[str, Any] = {}
     runner = threading.Thread(target=lambda: outcome.update(result=provider.submit(job, silent, on_line)))
     runner.start()
@@ -86,19 +111,27 @@ def _stream(provider: LocalProvider, workdir: Workdir, snapshots: list[Path], tm
             deadline = time.monotonic() + 30
             while name not in printed and time.monotonic() < deadline:
                 time.sleep(0.01)
-            report(f"  stream {i + 1}/{len(snapshots)}: "
-                   + (f"{printed[name] - landed[name]:.2f}s" if name in printed else "no row within 30 s"))
+            report(
+                f"  stream {i + 1}/{len(snapshots)}: "
+                + (f"{printed[name] - landed[name]:.2f}s" if name in printed else "no row within 30 s")
+            )
             time.sleep(interval)
     finally:
         runner.join()
     latencies = [printed[n] - t for n, t in landed.items() if n in printed]
     warm = latencies[1:]  # the first file also pays for the query's first micro-batch
-    return {"files": len(snapshots), "rows": len(latencies), "interval_s": interval,
-            "predicted_right": sum(predicted.get(n) == person for n, person in truth.items()),
-            "first_s": round(latencies[0], 3) if latencies else None,
-            "p50_s": round(statistics.median(warm), 3), "p95_s": round(_percentile(warm, 0.95), 3),
-            "max_s": round(max(warm), 3), "latencies_s": [round(v, 3) for v in latencies],
-            "wall_s": round(outcome["result"].wall_seconds, 1)}
+    return {
+        "files": len(snapshots),
+        "rows": len(latencies),
+        "interval_s": interval,
+        "predicted_right": sum(predicted.get(n) == person for n, person in truth.items()),
+        "first_s": round(latencies[0], 3) if latencies else None,
+        "p50_s": round(statistics.median(warm), 3),
+        "p95_s": round(_percentile(warm, 0.95), 3),
+        "max_s": round(max(warm), 3),
+        "latencies_s": [round(v, 3) for v in latencies],
+        "wall_s": round(outcome["result"].wall_seconds, 1),
+    }
 
 
 def _markdown(doc: dict[str, Any]) -> str:
@@ -118,8 +151,7 @@ def _markdown(doc: dict[str, Any]) -> str:
         "|---|---|---|",
         f"| whole LFW align + embed, wall (spark-submit, JVM start included) | **{s['align_embed_s'] / 60:.1f} min** "
         f"({al['wall_s']:.0f} s + {em['wall_s']:.0f} s) | <= 15 min |",
-        f"| images without a face (failed) | **{al['failed']} of {al['files']} = {al['failed_rate']:.2%}** | "
-        "<= 0.5% |",
+        f"| images without a face (failed) | **{al['failed']} of {al['files']} = {al['failed_rate']:.2%}** | <= 0.5% |",
         f"| identities with >= 40 faces ({s['classify']['classes']} people, {s['classify']['test_faces']} test faces)"
         f" | **{s['classify']['accuracy']:.2%}** | >= 99% |",
         f"| LFW pairs, 10-fold ({s['verify']['pairs']} pairs) | **{s['verify']['accuracy_mean']:.2%} "
@@ -177,8 +209,17 @@ def _dlib_build() -> dict[str, Any]:
     return {"version": dlib.__version__, "blas": bool(dlib.DLIB_USE_BLAS)}
 
 
-def run_faces_bench(lfw: Path, meta: Path, out_dir: Path, workers: int, detector_sample: int, stream_files: int,
-                    embedder: dict[str, Any], name: str, report: Reporter) -> dict[str, Any]:
+def run_faces_bench(
+    lfw: Path,
+    meta: Path,
+    out_dir: Path,
+    workers: int,
+    detector_sample: int,
+    stream_files: int,
+    embedder: dict[str, Any],
+    name: str,
+    report: Reporter,
+) -> dict[str, Any]:
     """Run the faces benchmark on a fresh local cluster; write ``<name>.json`` + ``<name>.md`` to ``out_dir``.
 
     ``embedder`` holds faces-embed's model options: model, weights, weights_sha256, jitters.
@@ -198,24 +239,67 @@ def run_faces_bench(lfw: Path, meta: Path, out_dir: Path, workers: int, detector
         tmp = Path(tmp_name)
         with bench_cluster("bench-faces", workers, tmp / "home", report) as (provider, workdir):
             report(f"faces-align over {lfw}")
-            align = measured(lambda: submit_workload(provider, workdir, "faces-align", "--input", str(lfw.resolve()),
-                                              "--output", str(tmp / "aligned")))
+            align = measured(
+                lambda: submit_workload(
+                    provider, workdir, "faces-align", "--input", str(lfw.resolve()), "--output", str(tmp / "aligned")
+                )
+            )
             report(f"  {align['wall_s']:.0f}s; faces-embed")
-            embed = measured(lambda: submit_workload(provider, workdir, "faces-embed", "--input", str(tmp / "aligned"),
-                                              "--output", str(tmp / "embeddings"), *args))
+            embed = measured(
+                lambda: submit_workload(
+                    provider,
+                    workdir,
+                    "faces-embed",
+                    "--input",
+                    str(tmp / "aligned"),
+                    "--output",
+                    str(tmp / "embeddings"),
+                    *args,
+                )
+            )
             report(f"  {embed['wall_s']:.0f}s; faces-classify, faces-verify")
-            classify = submit_workload(provider, workdir, "faces-classify", "--input", str(tmp / "embeddings"),
-                               "--output", str(tmp / "classifier"))
-            verify = submit_workload(provider, workdir, "faces-verify", "--input", str(tmp / "embeddings"),
-                             "--pairs", str((meta / "pairs.txt").resolve()), "--output", str(tmp / "verify"))
+            classify = submit_workload(
+                provider,
+                workdir,
+                "faces-classify",
+                "--input",
+                str(tmp / "embeddings"),
+                "--output",
+                str(tmp / "classifier"),
+            )
+            verify = submit_workload(
+                provider,
+                workdir,
+                "faces-verify",
+                "--input",
+                str(tmp / "embeddings"),
+                "--pairs",
+                str((meta / "pairs.txt").resolve()),
+                "--output",
+                str(tmp / "verify"),
+            )
             sample = _copy_sample(people, tmp / "sample", detector_sample, seed=7)
             detectors = {}
             for detector in DETECTORS:
                 report(f"detector {detector} on {detector_sample} images")
-                s = submit_workload(provider, workdir, "faces-align", "--input", str(sample), "--detector", detector,
-                                    "--no-crops", "--output", str(tmp / f"det-{detector}"))["summary"]
-                detectors[detector] = {"files": s["files"], "align_s": s["timings"]["align_s"], "no_face": s["no_face"],
-                                   "images_per_s_per_core": s["images_per_s_per_core"]}
+                s = submit_workload(
+                    provider,
+                    workdir,
+                    "faces-align",
+                    "--input",
+                    str(sample),
+                    "--detector",
+                    detector,
+                    "--no-crops",
+                    "--output",
+                    str(tmp / f"det-{detector}"),
+                )["summary"]
+                detectors[detector] = {
+                    "files": s["files"],
+                    "align_s": s["timings"]["align_s"],
+                    "no_face": s["no_face"],
+                    "images_per_s_per_core": s["images_per_s_per_core"],
+                }
             report("streaming")
             rng = random.Random(11)
             known = [f for name in sorted(people) if len(people[name]) >= 40 for f in people[name][30:]]
@@ -226,17 +310,40 @@ def run_faces_bench(lfw: Path, meta: Path, out_dir: Path, workers: int, detector
     failed = a["no_face"] + a["undecodable"]
     summary = {
         "align_embed_s": round(align["wall_s"] + embed["wall_s"], 1),
-        "align": {"wall_s": align["wall_s"], "cpu_s": align["cpu_s"], "files": a["files"], "failed": failed,
-                  "failed_rate": round(failed / a["files"], 5), "summary": a},
+        "align": {
+            "wall_s": align["wall_s"],
+            "cpu_s": align["cpu_s"],
+            "files": a["files"],
+            "failed": failed,
+            "failed_rate": round(failed / a["files"], 5),
+            "summary": a,
+        },
         "embed": {"wall_s": embed["wall_s"], "cpu_s": embed["cpu_s"], "summary": embed["summary"]},
-        "classify": classify["summary"], "verify": verify["summary"], "detectors": detectors, "stream": stream,
+        "classify": classify["summary"],
+        "verify": verify["summary"],
+        "detectors": detectors,
+        "stream": stream,
     }
-    checks = {"align_embed_s": summary["align_embed_s"] <= TARGETS["align_embed_s"],
-              "failed_rate": summary["align"]["failed_rate"] <= TARGETS["failed_rate"],
-              "identity_accuracy": classify["summary"]["accuracy"] >= TARGETS["identity_accuracy"],
-              "pairs_accuracy": verify["summary"]["accuracy_mean"] >= TARGETS["pairs_accuracy"],
-              "stream_p50_s": stream["p50_s"] <= TARGETS["stream_p50_s"]}
-    doc = {"benchmark": "faces", "date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine_info(),
-           "lfw": str(lfw), "meta": str(meta), "workers": workers, **embedder, "embedder_args": args, "name": name,
-           "dlib": _dlib_build(), "targets": TARGETS, "met": checks, "summary": summary}
+    checks = {
+        "align_embed_s": summary["align_embed_s"] <= TARGETS["align_embed_s"],
+        "failed_rate": summary["align"]["failed_rate"] <= TARGETS["failed_rate"],
+        "identity_accuracy": classify["summary"]["accuracy"] >= TARGETS["identity_accuracy"],
+        "pairs_accuracy": verify["summary"]["accuracy_mean"] >= TARGETS["pairs_accuracy"],
+        "stream_p50_s": stream["p50_s"] <= TARGETS["stream_p50_s"],
+    }
+    doc = {
+        "benchmark": "faces",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine_info(),
+        "lfw": str(lfw),
+        "meta": str(meta),
+        "workers": workers,
+        **embedder,
+        "embedder_args": args,
+        "name": name,
+        "dlib": _dlib_build(),
+        "targets": TARGETS,
+        "met": checks,
+        "summary": summary,
+    }
     return write_results(out_dir, name, doc, _markdown(doc))

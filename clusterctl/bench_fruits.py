@@ -51,8 +51,10 @@ def _spark(provider: LocalProvider, workdir: Workdir, data: Path, out: Path, k: 
 
 def _rate(run: dict[str, Any], cores: int) -> dict[str, float]:
     s = run["summary"]
-    return {"features_per_core": round(s["images"] / s["timings"]["features_s"] / cores, 2),
-            "end_to_end_per_core": round(s["images"] / run["wall_s"] / cores, 2)}
+    return {
+        "features_per_core": round(s["images"] / s["timings"]["features_s"] / cores, 2),
+        "end_to_end_per_core": round(s["images"] / run["wall_s"] / cores, 2),
+    }
 
 
 def _markdown(doc: dict[str, Any]) -> str:
@@ -128,8 +130,9 @@ def _phases(runs: list[dict[str, Any]]) -> dict[str, float]:
     return {k: round(statistics.median(r["summary"]["timings"].get(k, 0.0) for r in runs), 3) for k in keys}
 
 
-def run_fruits_bench(data: Path, out_dir: Path, repeats: int, workers: int, full: bool, k: int,
-                     report: Reporter) -> dict[str, Any]:
+def run_fruits_bench(
+    data: Path, out_dir: Path, repeats: int, workers: int, full: bool, k: int, report: Reporter
+) -> dict[str, Any]:
     """Run both benchmarks on a fresh local cluster; write ``fruits.json`` + ``fruits.md`` to ``out_dir``."""
     class_images(data)  # fail on a bad folder before starting anything
     runs: list[dict[str, Any]] = []
@@ -143,8 +146,11 @@ def run_fruits_bench(data: Path, out_dir: Path, repeats: int, workers: int, full
                 for mode in order:
                     report(f"subset repeat {repeat}/{repeats}: {mode}", repeat - 1, repeats)
                     out = tmp / f"out-{mode}-{repeat}"
-                    run = measured(lambda m=mode, o=out: _spark(provider, workdir, subset, o, k) if m == "spark"
-                                    else _plain(subset, o, k))
+                    run = measured(
+                        lambda m=mode, o=out: (
+                            _spark(provider, workdir, subset, o, k) if m == "spark" else _plain(subset, o, k)
+                        )
+                    )
                     runs.append({"repeat": repeat, "mode": mode} | run)
                     report(f"  {mode}: {run['wall_s']:.1f}s")
             if full:
@@ -158,29 +164,36 @@ def run_fruits_bench(data: Path, out_dir: Path, repeats: int, workers: int, full
     plain_runs = [r for r in runs if r["mode"] == "plain"]
     spark_wall = statistics.median(r["wall_s"] for r in spark_runs)
     plain_wall = statistics.median(r["wall_s"] for r in plain_runs)
-    summary: dict[str, Any] = {"subset": {
-        "images": spark_runs[0]["summary"]["images"],
-        "spark_wall_s": spark_wall,
-        "plain_wall_s": plain_wall,
-        "spark_cpu_s": statistics.median(r["cpu_s"] for r in spark_runs),
-        "plain_cpu_s": statistics.median(r["cpu_s"] for r in plain_runs),
-        "ratio": round(spark_wall / plain_wall, 3),
-        "spark_phases": _phases(spark_runs),
-        "plain_phases": _phases(plain_runs),
-    }}
+    summary: dict[str, Any] = {
+        "subset": {
+            "images": spark_runs[0]["summary"]["images"],
+            "spark_wall_s": spark_wall,
+            "plain_wall_s": plain_wall,
+            "spark_cpu_s": statistics.median(r["cpu_s"] for r in spark_runs),
+            "plain_cpu_s": statistics.median(r["cpu_s"] for r in plain_runs),
+            "ratio": round(spark_wall / plain_wall, 3),
+            "spark_phases": _phases(spark_runs),
+            "plain_phases": _phases(plain_runs),
+        }
+    }
     if full:
         cores = result["spark"]["summary"]["executor_cores"]
         full_doc: dict[str, Any] = {"images": result["spark"]["summary"]["images"], "cores": cores}
         for mode, n in (("spark", cores), ("plain", 1)):
             s = result[mode]["summary"]
             full_doc[mode] = _rate(result[mode], n) | {
-                "wall_s": result[mode]["wall_s"], "cpu_s": result[mode]["cpu_s"],
+                "wall_s": result[mode]["wall_s"],
+                "cpu_s": result[mode]["cpu_s"],
                 "features_s": s["timings"]["features_s"],
-                "core_seconds": s["features_core_seconds"], "timings": s["timings"],
-                "explained_variance_at_k": s["explained_variance_at_k"], "nn_same_label_rate": s["nn_same_label_rate"],
-                "failed": s["failed"]}
-        full_doc["ratio_features"] = round(full_doc["spark"]["features_per_core"]
-                                           / full_doc["plain"]["features_per_core"], 3)
+                "core_seconds": s["features_core_seconds"],
+                "timings": s["timings"],
+                "explained_variance_at_k": s["explained_variance_at_k"],
+                "nn_same_label_rate": s["nn_same_label_rate"],
+                "failed": s["failed"],
+            }
+        full_doc["ratio_features"] = round(
+            full_doc["spark"]["features_per_core"] / full_doc["plain"]["features_per_core"], 3
+        )
         summary["full"] = full_doc
         summary["images_per_s_per_core"] = full_doc["spark"]["features_per_core"]
     doc = {
@@ -193,8 +206,10 @@ def run_fruits_bench(data: Path, out_dir: Path, repeats: int, workers: int, full
         "workers": workers,
         "repeats": repeats,
         "full": full,
-        "runs": [{key: r[key] for key in ("repeat", "mode", "wall_s", "cpu_s")} | {"timings": r["summary"]["timings"]}
-                 for r in runs],
+        "runs": [
+            {key: r[key] for key in ("repeat", "mode", "wall_s", "cpu_s")} | {"timings": r["summary"]["timings"]}
+            for r in runs
+        ],
         "summary": summary,
     }
     return write_results(out_dir, "fruits", doc, _markdown(doc))

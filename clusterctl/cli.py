@@ -25,8 +25,13 @@ err = Console(stderr=True)
 out = Console()
 
 SPEC_OPTION = click.option(
-    "-f", "--spec", "spec_path", type=click.Path(path_type=Path), default=Path("cluster.yaml"),
-    show_default=True, help="Cluster spec file.",
+    "-f",
+    "--spec",
+    "spec_path",
+    type=click.Path(path_type=Path),
+    default=Path("cluster.yaml"),
+    show_default=True,
+    help="Cluster spec file.",
 )
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout.")
 
@@ -39,10 +44,12 @@ def _emit_json(data: Any) -> None:
 def _progress(quiet: bool = False) -> Iterator[Reporter]:
     """A rich progress display on stderr, handed to the library as a Reporter."""
     if quiet or not err.is_terminal:
+
         def plain(message: str, done: int | None = None, total: int | None = None) -> None:
             if not quiet:
                 suffix = f" ({done}/{total})" if total is not None else ""
                 err.print(f"[dim]…[/dim] {message}{suffix}", highlight=False)
+
         last = {"msg": ""}
 
         def dedup(message: str, done: int | None = None, total: int | None = None) -> None:
@@ -50,15 +57,22 @@ def _progress(quiet: bool = False) -> Iterator[Reporter]:
             if key != last["msg"]:
                 last["msg"] = key
                 plain(message, done, total)
+
         yield dedup
         return
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-               TimeElapsedColumn())
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=err, transient=False) as bar:
         task = bar.add_task("starting", total=None)
 
         def report(message: str, done: int | None = None, total: int | None = None) -> None:
             bar.update(task, description=message, completed=done or 0, total=total)
+
         yield report
 
 
@@ -94,8 +108,14 @@ def cli() -> None:
 
 @cli.command()
 @click.option("--local", "provider", flag_value="local", help="A Spark cluster on this machine (default).")
-@click.option("--provider", "provider", type=click.Choice(["local", "ec2", "emr"]), default="local",
-              show_default=True, help="Where the cluster runs.")
+@click.option(
+    "--provider",
+    "provider",
+    type=click.Choice(["local", "ec2", "emr"]),
+    default="local",
+    show_default=True,
+    help="Where the cluster runs.",
+)
 @click.option("--name", default="demo", show_default=True, help="Cluster name.")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="Core nodes / workers.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("cluster.yaml"), show_default=True)
@@ -167,18 +187,26 @@ def explain(spec_path: Path, as_json: bool, only_file: str | None) -> None:
         raise SpecError(f"--file {only_file}: not a rendered file; use one of {', '.join(settings)}")
     chosen = {k: v for k, v in settings.items() if only_file in (None, k)}
     if as_json:
-        _emit_json({
-            "cluster": spec.name,
-            "nodes": [asdict(sizing.master), *[asdict(w) for w in sizing.workers]],
-            "files": {f: [asdict(s) for s in items.values()] for f, items in chosen.items()},
-        })
+        _emit_json(
+            {
+                "cluster": spec.name,
+                "nodes": [asdict(sizing.master), *[asdict(w) for w in sizing.workers]],
+                "files": {f: [asdict(s) for s in items.values()] for f, items in chosen.items()},
+            }
+        )
         return
     nodes = Table(title=f"{spec.name}: nodes ({spec.provider}, {spec.region})")
     for col in ("role", "type", "count", "vCPU", "RAM MiB", "YARN MiB"):
         nodes.add_column(col)
     for shape in (sizing.master, *sizing.workers):
-        nodes.add_row(shape.role, shape.instance_type, str(shape.count), str(shape.vcpu), str(shape.memory_mb),
-                      str(shape.yarn_memory_mb))
+        nodes.add_row(
+            shape.role,
+            shape.instance_type,
+            str(shape.count),
+            str(shape.vcpu),
+            str(shape.memory_mb),
+            str(shape.yarn_memory_mb),
+        )
     out.print(nodes)
     for fname, items in chosen.items():
         table = Table(title=fname, show_lines=False)
@@ -195,8 +223,10 @@ def _print_status(status, as_json: bool) -> None:
     if as_json:
         _emit_json(status.to_dict())
         return
-    out.print(f"[bold]{status.name}[/bold] ({status.provider}): {status.state}"
-              + (f"  master {status.master_url}  ui {status.web_ui}" if status.master_url else ""))
+    out.print(
+        f"[bold]{status.name}[/bold] ({status.provider}): {status.state}"
+        + (f"  master {status.master_url}  ui {status.web_ui}" if status.master_url else "")
+    )
     if status.workers:
         table = Table(title="workers")
         for col in ("id", "address", "cores", "memory MiB", "state"):
@@ -245,8 +275,9 @@ def plan(spec_path: Path, as_json: bool) -> None:
         nodes.add_column(col)
     for node in result.nodes:
         price = node["usd_per_hour"]
-        nodes.add_row(node["role"], node["instance_type"], str(node["count"]),
-                      "n/a" if price is None else f"{price:.4f}")
+        nodes.add_row(
+            node["role"], node["instance_type"], str(node["count"]), "n/a" if price is None else f"{price:.4f}"
+        )
     out.print(nodes)
     total = "unknown (no catalog price in this region)" if result.hourly_usd is None else f"${result.hourly_usd:.2f}/h"
     out.print(f"cluster cost: {total}" + (f"; SSH from {', '.join(result.ssh_cidrs)}" if result.ssh_cidrs else ""))
@@ -318,8 +349,9 @@ def submit(spec_path: Path, as_json: bool, target: str, args: tuple[str, ...]) -
         # spark-submit merges the Python driver's stderr into its stdout: the job's own last word is there
         said = [ln for ln in result.stdout.read_text(errors="replace").splitlines() if ln.strip()]
         reason = f": {said[-1].strip()}" if said else ""
-        raise ClusterctlError(f"job {job.name} failed (exit {result.exit_code}){reason}; "
-                              f"full driver log: {result.driver_log}")
+        raise ClusterctlError(
+            f"job {job.name} failed (exit {result.exit_code}){reason}; full driver log: {result.driver_log}"
+        )
     err.print(f"[green]done[/green] {result.run_id} app {result.app_id} in {result.wall_seconds:.1f}s")
 
 
@@ -374,8 +406,13 @@ def down(spec_path: Path, as_json: bool, delete_bucket: bool) -> None:
 @cli.command()
 @SPEC_OPTION
 @JSON_OPTION
-@click.option("--bench-dir", type=click.Path(path_type=Path), default=Path("benchmarks"), show_default=True,
-              help="Where to find the latest throughput benchmark.")
+@click.option(
+    "--bench-dir",
+    type=click.Path(path_type=Path),
+    default=Path("benchmarks"),
+    show_default=True,
+    help="Where to find the latest throughput benchmark.",
+)
 def cost(spec_path: Path, as_json: bool, bench_dir: Path) -> None:
     """$/h now, $ so far, and projected $ per million images (from the latest throughput benchmark).
 
@@ -397,12 +434,20 @@ def cost(spec_path: Path, as_json: bool, bench_dir: Path) -> None:
     out.print(f"{spec.name} ({spec.provider}, {spec.region}): {report['state']}", highlight=False)
     when_running = money(report["usd_per_hour_when_running"])
     out.print(f"  now: {money(report['usd_per_hour'])}/h (when running: {when_running}/h)")
-    out.print(f"  so far: {money(report['usd_so_far'])}"
-              + (f" over {report['hours_running']:.2f} h" if report["hours_running"] is not None else ""))
+    out.print(
+        f"  so far: {money(report['usd_so_far'])}"
+        + (f" over {report['hours_running']:.2f} h" if report["hours_running"] is not None else "")
+    )
     per_m = report["usd_per_million_images"]
-    out.print(f"  per 1M images: {money(per_m)}" + (f" from {report['throughput_source']}" if per_m is not None
-                                                    else " (no throughput benchmark in " + str(bench_dir) + ")"),
-              highlight=False)
+    out.print(
+        f"  per 1M images: {money(per_m)}"
+        + (
+            f" from {report['throughput_source']}"
+            if per_m is not None
+            else " (no throughput benchmark in " + str(bench_dir) + ")"
+        ),
+        highlight=False,
+    )
 
 
 @cli.command()
@@ -434,15 +479,26 @@ def sweep(region: str, only: str | None, destroy: bool, yes: bool, as_json: bool
     if not result["clusters"]:
         out.print(f"nothing to sweep in {region}")
     for name, info in result["clusters"].items():
-        out.print(f"{name}: ttl {info['ttl'] or 'none'}; {', '.join(info['resources'])}"
-                  + (f" -> {info['action']}" if info.get("action") else ""), highlight=False)
+        out.print(
+            f"{name}: ttl {info['ttl'] or 'none'}; {', '.join(info['resources'])}"
+            + (f" -> {info['action']}" if info.get("action") else ""),
+            highlight=False,
+        )
 
 
 @cli.command()
-@click.option("--data", type=click.Path(path_type=Path), default=None,
-              help="Image folder (one sub-folder per class). Default: ../shared/data/fruits-360/Test.")
-@click.option("--output", type=click.Path(path_type=Path), default=None,
-              help="Where the results go. Default: .clusterctl/demo/output.")
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Image folder (one sub-folder per class). Default: ../shared/data/fruits-360/Test.",
+)
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where the results go. Default: .clusterctl/demo/output.",
+)
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 16))
 @click.option("--keep", is_flag=True, help="Leave the cluster running afterwards.")
 @JSON_OPTION
@@ -458,21 +514,31 @@ def demo(data: Path | None, output: Path | None, workers: int, keep: bool, as_js
     from clusterctl.state import clusters_home
 
     with _progress() as report:
-        outcome = run_demo(data or DEFAULT_DATA, output or clusters_home() / "demo" / "output", workers, keep,
-                           report, lambda line, *_: None)
+        outcome = run_demo(
+            data or DEFAULT_DATA,
+            output or clusters_home() / "demo" / "output",
+            workers,
+            keep,
+            report,
+            lambda line, *_: None,
+        )
     if as_json:
         _emit_json(outcome)
         return
     s = outcome["summary"]
-    out.print(f"{s['images']} images, {s['classes']} classes, {s['failed']} failed; "
-              f"{s['model']['name']} features ({s['model']['dim']}-d) -> PCA k={s['k']} explains "
-              f"{s['explained_variance_at_k']:.1%} of the variance; nearest neighbour same class "
-              f"{s['nn_same_label_rate']:.1%}", highlight=False)
+    out.print(
+        f"{s['images']} images, {s['classes']} classes, {s['failed']} failed; "
+        f"{s['model']['name']} features ({s['model']['dim']}-d) -> PCA k={s['k']} explains "
+        f"{s['explained_variance_at_k']:.1%} of the variance; nearest neighbour same class "
+        f"{s['nn_same_label_rate']:.1%}",
+        highlight=False,
+    )
     out.print(f"summary: {outcome['summary_file']}", highlight=False)
     for name, path in s["plots"].items():
         out.print(f"plot {name}: {path}", highlight=False)
-    err.print(f"[green]demo done[/green] in {outcome['run']['wall_seconds']:.1f}s; "
-              f"cluster {'kept' if keep else 'stopped'}")
+    err.print(
+        f"[green]demo done[/green] in {outcome['run']['wall_seconds']:.1f}s; cluster {'kept' if keep else 'stopped'}"
+    )
 
 
 @cli.group()
@@ -509,17 +575,26 @@ def bench_startup(repeats: int, workers: int, out_dir: Path, as_json: bool) -> N
 
 
 @bench.command("fruits")
-@click.option("--data", type=click.Path(path_type=Path), default=DEFAULT_DATA,
-              show_default=True, help="Image folder, one sub-folder per class.")
-@click.option("--repeats", default=3, show_default=True, type=click.IntRange(1, 20),
-              help="Interleaved repeats of the subset comparison.")
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_DATA,
+    show_default=True,
+    help="Image folder, one sub-folder per class.",
+)
+@click.option(
+    "--repeats",
+    default=3,
+    show_default=True,
+    type=click.IntRange(1, 20),
+    help="Interleaved repeats of the subset comparison.",
+)
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 8))
 @click.option("--k", default=300, show_default=True, type=click.IntRange(1, 4096), help="PCA components.")
 @click.option("--skip-full", is_flag=True, help="Only the subset comparison, not the whole folder.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("benchmarks"), show_default=True)
 @JSON_OPTION
-def bench_fruits(data: Path, repeats: int, workers: int, k: int, skip_full: bool, out_dir: Path,
-                 as_json: bool) -> None:
+def bench_fruits(data: Path, repeats: int, workers: int, k: int, skip_full: bool, out_dir: Path, as_json: bool) -> None:
     """Fruits pipeline through `submit` vs a plain single-process run of the same model on the same images:
     a 32-class x 10-image subset end to end, then the whole folder's images/s per core.
 
@@ -538,27 +613,68 @@ def bench_fruits(data: Path, repeats: int, workers: int, k: int, skip_full: bool
 
 
 @bench.command("faces")
-@click.option("--lfw", type=click.Path(path_type=Path), default=DEFAULT_LFW, show_default=True,
-              help="LFW image folder, one sub-folder per person.")
-@click.option("--meta", type=click.Path(path_type=Path), default=DEFAULT_LFW_META, show_default=True,
-              help="Folder with LFW's pairs.txt.")
+@click.option(
+    "--lfw",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_LFW,
+    show_default=True,
+    help="LFW image folder, one sub-folder per person.",
+)
+@click.option(
+    "--meta",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_LFW_META,
+    show_default=True,
+    help="Folder with LFW's pairs.txt.",
+)
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 8))
-@click.option("--detector-sample", default=400, show_default=True, type=click.IntRange(10, 100000),
-              help="Images the detectors are compared on.")
-@click.option("--stream-files", default=24, show_default=True, type=click.IntRange(3, 1000),
-              help="Snapshots timed through faces-stream (the first is reported apart).")
-@click.option("--model", default="dlib_resnet", show_default=True, type=click.Choice(["dlib_resnet", "facenet"]),
-              help="Embedder (faces-embed/faces-stream --model).")
+@click.option(
+    "--detector-sample",
+    default=400,
+    show_default=True,
+    type=click.IntRange(10, 100000),
+    help="Images the detectors are compared on.",
+)
+@click.option(
+    "--stream-files",
+    default=24,
+    show_default=True,
+    type=click.IntRange(3, 1000),
+    help="Snapshots timed through faces-stream (the first is reported apart).",
+)
+@click.option(
+    "--model",
+    default="dlib_resnet",
+    show_default=True,
+    type=click.Choice(["dlib_resnet", "facenet"]),
+    help="Embedder (faces-embed/faces-stream --model).",
+)
 @click.option("--weights", default=None, help="Model weights, a path or an http(s) URL (facenet needs them).")
 @click.option("--weights-sha256", default=None, help="SHA-256 the downloaded --weights URL must have.")
-@click.option("--jitters", default=0, show_default=True, type=click.IntRange(0, 100),
-              help="dlib_resnet: average each face over N jittered copies.")
+@click.option(
+    "--jitters",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 100),
+    help="dlib_resnet: average each face over N jittered copies.",
+)
 @click.option("--name", default="faces", show_default=True, help="Result file names: <out>/<name>.{json,md}.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("benchmarks"), show_default=True)
 @JSON_OPTION
-def bench_faces(lfw: Path, meta: Path, workers: int, detector_sample: int, stream_files: int, model: str,
-                weights: str | None, weights_sha256: str | None, jitters: int, name: str, out_dir: Path,
-                as_json: bool) -> None:
+def bench_faces(
+    lfw: Path,
+    meta: Path,
+    workers: int,
+    detector_sample: int,
+    stream_files: int,
+    model: str,
+    weights: str | None,
+    weights_sha256: str | None,
+    jitters: int,
+    name: str,
+    out_dir: Path,
+    as_json: bool,
+) -> None:
     """Face workloads on the whole LFW: align + embed wall time and failures, identity accuracy (people with
     >= 40 faces), pairs 10-fold accuracy, detectors compared, streaming latency p50/p95. About 15 minutes
     on 2 cores.
@@ -584,12 +700,27 @@ def bench_faces(lfw: Path, meta: Path, workers: int, detector_sample: int, strea
 
 
 @bench.command("dlib")
-@click.option("--python", "pythons", multiple=True, required=True,
-              help="Another interpreter with dlib (e.g. a venv with dlib built from source); repeatable.")
-@click.option("--lfw", type=click.Path(path_type=Path), default=DEFAULT_LFW, show_default=True,
-              help="LFW image folder, one sub-folder per person.")
-@click.option("--images", default=300, show_default=True, type=click.IntRange(10, 20000),
-              help="Seeded LFW images each build detects and embeds.")
+@click.option(
+    "--python",
+    "pythons",
+    multiple=True,
+    required=True,
+    help="Another interpreter with dlib (e.g. a venv with dlib built from source); repeatable.",
+)
+@click.option(
+    "--lfw",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_LFW,
+    show_default=True,
+    help="LFW image folder, one sub-folder per person.",
+)
+@click.option(
+    "--images",
+    default=300,
+    show_default=True,
+    type=click.IntRange(10, 20000),
+    help="Seeded LFW images each build detects and embeds.",
+)
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("benchmarks"), show_default=True)
 @JSON_OPTION
 def bench_dlib(pythons: tuple[str, ...], lfw: Path, images: int, out_dir: Path, as_json: bool) -> None:

@@ -25,8 +25,9 @@ def latest_throughput(bench_dir: Path) -> tuple[float, str] | None:
     return (best[1], best[2]) if best else None
 
 
-def cost_report(spec: ClusterSpec, status: ClusterStatus, bench_dir: Path,
-                now: datetime | None = None) -> dict[str, Any]:
+def cost_report(
+    spec: ClusterSpec, status: ClusterStatus, bench_dir: Path, now: datetime | None = None
+) -> dict[str, Any]:
     """Cost figures for ``spec`` in its current ``status`` (local clusters cost nothing)."""
     hourly = 0.0 if spec.provider == "local" else hourly_cost(spec)
     running = status.state not in ("stopped",)

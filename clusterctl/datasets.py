@@ -16,8 +16,11 @@ def class_images(root: Path, option: str = "--data") -> dict[str, list[Path]]:
     """Images per class folder under ``root``, sorted; an error naming ``option`` if there are none."""
     if not root.is_dir():
         raise SpecError(f"{option} {root}: no such directory; pass a folder with one sub-folder of images per class")
-    classes = {d.name: sorted(f for f in d.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
-               for d in sorted(root.iterdir()) if d.is_dir()}
+    classes = {
+        d.name: sorted(f for f in d.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        for d in sorted(root.iterdir())
+        if d.is_dir()
+    }
     classes = {name: files for name, files in classes.items() if files}
     if not classes:
         raise SpecError(f"{option} {root}: no class sub-folders with .jpg/.jpeg/.png images")

@@ -40,8 +40,9 @@ def demo_spec(workers: int, name: str = "demo") -> dict[str, Any]:
     }
 
 
-def run_demo(data: Path, output: Path, workers: int, keep: bool, report: Reporter,
-             on_output: Reporter) -> dict[str, Any]:
+def run_demo(
+    data: Path, output: Path, workers: int, keep: bool, report: Reporter, on_output: Reporter
+) -> dict[str, Any]:
     """Up → fruits pipeline on a seeded 32-class x 10-image subset of ``data`` → its summary → down.
 
     Results (parquet, fitted pipeline, summary.json, plots) go to ``output``; the cluster is
@@ -58,14 +59,17 @@ def run_demo(data: Path, output: Path, workers: int, keep: bool, report: Reporte
         with tempfile.TemporaryDirectory(prefix="clusterctl-demo-") as tmp:
             subset = make_subset(data, Path(tmp) / "subset", **DEMO_SUBSET)
             report(f"subset: {sum(1 for _ in subset.rglob('*.*'))} images of {data} in {subset}")
-            job = resolve_job(DEMO_WORKLOAD, ("--input", str(subset), "--output", str(output.resolve())),
-                              workdir.root)
+            job = resolve_job(DEMO_WORKLOAD, ("--input", str(subset), "--output", str(output.resolve())), workdir.root)
             result = provider.submit(job, report, on_output)
         lines = [ln for ln in result.stdout.read_text().splitlines() if ln.startswith("{")]
         if result.exit_code != 0 or not lines:
             raise ClusterctlError(f"demo job failed (exit {result.exit_code}); see {result.driver_log}")
-        return {"cluster": status.to_dict(), "run": result.to_dict(), "summary": json.loads(lines[-1]),
-                "summary_file": str(output.resolve() / "summary.json")}
+        return {
+            "cluster": status.to_dict(),
+            "run": result.to_dict(),
+            "summary": json.loads(lines[-1]),
+            "summary_file": str(output.resolve() / "summary.json"),
+        }
     finally:
         if not keep:
             provider.down(report)

@@ -56,16 +56,28 @@ def step_args(job: Job, main_uri: str, py_files: list[str]) -> list[str]:
 
 def add_step(emr: Any, cluster_id: str, job: Job, main_uri: str, py_files: list[str]) -> str:
     """Add the job as one step (the cluster keeps running if it fails); return the step id."""
-    resp = emr.add_job_flow_steps(JobFlowId=cluster_id, Steps=[{
-        "Name": job.name,
-        "ActionOnFailure": "CONTINUE",
-        "HadoopJarStep": {"Jar": "command-runner.jar", "Args": step_args(job, main_uri, py_files)},
-    }])
+    resp = emr.add_job_flow_steps(
+        JobFlowId=cluster_id,
+        Steps=[
+            {
+                "Name": job.name,
+                "ActionOnFailure": "CONTINUE",
+                "HadoopJarStep": {"Jar": "command-runner.jar", "Args": step_args(job, main_uri, py_files)},
+            }
+        ],
+    )
     return resp["StepIds"][0]
 
 
-def wait_step(emr: Any, cluster_id: str, step_id: str, report: Reporter, poll_s: float = 10.0,
-              timeout_s: float = 24 * 3600, sleep: Callable[[float], None] = time.sleep) -> StepOutcome:
+def wait_step(
+    emr: Any,
+    cluster_id: str,
+    step_id: str,
+    report: Reporter,
+    poll_s: float = 10.0,
+    timeout_s: float = 24 * 3600,
+    sleep: Callable[[float], None] = time.sleep,
+) -> StepOutcome:
     """Poll the step until it ends, reporting its state."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -73,17 +85,26 @@ def wait_step(emr: Any, cluster_id: str, step_id: str, report: Reporter, poll_s:
         state = step["Status"]["State"]
         report(f"step {step_id}: {state}")
         if state in FINAL_STEP_STATES:
-            reason = step["Status"].get("FailureDetails", {}).get("Reason") or \
-                step["Status"].get("StateChangeReason", {}).get("Message")
+            reason = step["Status"].get("FailureDetails", {}).get("Reason") or step["Status"].get(
+                "StateChangeReason", {}
+            ).get("Message")
             return StepOutcome(step_id, state, reason)
         if time.monotonic() > deadline:
-            raise ClusterctlError(f"step {step_id} still {state} after {timeout_s:.0f}s; cancel it with "
-                                  f"`aws emr cancel-steps --cluster-id {cluster_id} --step-ids {step_id}`")
+            raise ClusterctlError(
+                f"step {step_id} still {state} after {timeout_s:.0f}s; cancel it with "
+                f"`aws emr cancel-steps --cluster-id {cluster_id} --step-ids {step_id}`"
+            )
         sleep(poll_s)
 
 
-def wait_cluster(emr: Any, cluster_id: str, report: Reporter, poll_s: float = 15.0, timeout_s: float = 3600,
-                 sleep: Callable[[float], None] = time.sleep) -> str:
+def wait_cluster(
+    emr: Any,
+    cluster_id: str,
+    report: Reporter,
+    poll_s: float = 15.0,
+    timeout_s: float = 3600,
+    sleep: Callable[[float], None] = time.sleep,
+) -> str:
     """Wait until the cluster is WAITING/RUNNING; raise with EMR's reason if it terminates instead."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -94,15 +115,24 @@ def wait_cluster(emr: Any, cluster_id: str, report: Reporter, poll_s: float = 15
             return state
         if state in FAILED_CLUSTER_STATES:
             reason = status.get("StateChangeReason", {}).get("Message", "no reason given")
-            raise ClusterctlError(f"EMR cluster {cluster_id} {state}: {reason}; fix the cause and run "
-                                  "`clusterctl up` again (or `clusterctl down`)")
+            raise ClusterctlError(
+                f"EMR cluster {cluster_id} {state}: {reason}; fix the cause and run "
+                "`clusterctl up` again (or `clusterctl down`)"
+            )
         if time.monotonic() > deadline:
             raise ClusterctlError(f"EMR cluster {cluster_id} still {state} after {timeout_s:.0f}s")
         sleep(poll_s)
 
 
-def fetch_step_log(s3: Any, log_uri: str, cluster_id: str, step_id: str, stream: str = "stderr",
-                   wait_s: float = 0.0, sleep: Callable[[float], None] = time.sleep) -> str | None:
+def fetch_step_log(
+    s3: Any,
+    log_uri: str,
+    cluster_id: str,
+    step_id: str,
+    stream: str = "stderr",
+    wait_s: float = 0.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> str | None:
     """The step's ``stderr``/``stdout`` from EMR's S3 log location (EMR uploads them within minutes)."""
     bucket, prefix = split_s3(log_uri)
     key = f"{prefix.rstrip('/')}/{cluster_id}/steps/{step_id}/{stream}.gz".lstrip("/")

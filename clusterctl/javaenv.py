@@ -41,8 +41,7 @@ def _find_java() -> Path:
     found = shutil.which("java")
     if not found:
         raise ClusterctlError(
-            f"Java {MIN_JAVA}+ not found: install it (Debian: apt-get install openjdk-17-jre-headless) "
-            "or set JAVA_HOME"
+            f"Java {MIN_JAVA}+ not found: install it (Debian: apt-get install openjdk-17-jre-headless) or set JAVA_HOME"
         )
     return Path(found).resolve()
 

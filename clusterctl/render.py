@@ -71,13 +71,17 @@ def render(spec: ClusterSpec, workdir: Workdir) -> Rendered:
 
 def example_spec(name: str, provider: str, spark_version: str, workers: int = 2) -> str:
     """The commented example spec that ``clusterctl init`` writes."""
-    return _env().get_template("spec/cluster.yaml.j2").render(
-        name=name,
-        provider=provider,
-        filename="cluster.yaml",
-        workers=workers,
-        worker_cores=1,
-        worker_memory_gib=2,
-        spark_version=spark_version,
-        owner=getpass.getuser(),
+    return (
+        _env()
+        .get_template("spec/cluster.yaml.j2")
+        .render(
+            name=name,
+            provider=provider,
+            filename="cluster.yaml",
+            workers=workers,
+            worker_cores=1,
+            worker_memory_gib=2,
+            spark_version=spark_version,
+            owner=getpass.getuser(),
+        )
     )

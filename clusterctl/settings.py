@@ -122,9 +122,11 @@ def build_settings(spec: ClusterSpec, sizing: Sizing, workdir: Path) -> dict[str
         core.fixed("fs.defaultFS", "file:///", "local provider: no HDFS; data are read from local paths")
     else:
         core.fixed("fs.defaultFS", f"hdfs://{master_host(spec)}:8020", "NameNode on the master")
-        core.fixed("fs.s3a.aws.credentials.provider",
-                   "org.apache.hadoop.fs.s3a.auth.IAMInstanceCredentialsProvider",
-                   "instance profile credentials only: no keys on disk")
+        core.fixed(
+            "fs.s3a.aws.credentials.provider",
+            "org.apache.hadoop.fs.s3a.auth.IAMInstanceCredentialsProvider",
+            "instance profile credentials only: no keys on disk",
+        )
         core.fixed("fs.s3a.endpoint.region", spec.region, "the cluster's region")
     core.fixed("hadoop.tmp.dir", f"{root}/tmp/hadoop", "kept on the cluster's own volume")
 
@@ -146,20 +148,28 @@ def build_settings(spec: ClusterSpec, sizing: Sizing, workdir: Path) -> dict[str
     yarn.computed("yarn.scheduler.maximum-allocation-mb", core_shape.yarn_memory_mb, whole_node)
     yarn.computed("yarn.scheduler.minimum-allocation-vcores", 1, "one core per task")
     yarn.computed("yarn.scheduler.maximum-allocation-vcores", core_shape.vcpu, whole_node)
-    yarn.fixed("yarn.nodemanager.vmem-check-enabled", False,
-               "JVMs and ML libraries reserve far more virtual memory than they use; physical memory is checked")
+    yarn.fixed(
+        "yarn.nodemanager.vmem-check-enabled",
+        False,
+        "JVMs and ML libraries reserve far more virtual memory than they use; physical memory is checked",
+    )
     yarn.fixed("yarn.nodemanager.aux-services", "mapreduce_shuffle", "MapReduce shuffle service")
     yarn.fixed("yarn.nodemanager.local-dirs", f"{root}/yarn/local", "on the cluster's volume")
     yarn.fixed("yarn.nodemanager.log-dirs", f"{root}/yarn/logs", "on the cluster's volume")
     yarn.fixed("yarn.log-aggregation-enable", True, "container logs survive the nodes (clusterctl logs)")
 
     mapred = files["mapred-site.xml"]
-    mapred.fixed("mapreduce.framework.name", "local" if local else "yarn",
-                 "no YARN on the local provider" if local else "MapReduce runs on YARN")
+    mapred.fixed(
+        "mapreduce.framework.name",
+        "local" if local else "yarn",
+        "no YARN on the local provider" if local else "MapReduce runs on YARN",
+    )
     for key, (mb, rule) in _mapreduce_sizes(core_shape).items():
         mapred.computed(key, mb, rule)
-    for key, java_key in (("mapreduce.map.memory.mb", "mapreduce.map.java.opts"),
-                          ("mapreduce.reduce.memory.mb", "mapreduce.reduce.java.opts")):
+    for key, java_key in (
+        ("mapreduce.map.memory.mb", "mapreduce.map.java.opts"),
+        ("mapreduce.reduce.memory.mb", "mapreduce.reduce.java.opts"),
+    ):
         heap = int(int(mapred.items[key].value) * 0.8)
         mapred.computed(java_key, f"-Xmx{heap}m", f"80% of {key}")
 
@@ -171,12 +181,16 @@ def build_settings(spec: ClusterSpec, sizing: Sizing, workdir: Path) -> dict[str
     else:
         spark.fixed("spark.master", "yarn", "Spark on YARN")
         mode = "cluster" if spec.provider == "emr" else "client"
-        spark.fixed("spark.submit.deployMode", mode,
-                    "EMR steps run the driver in YARN" if mode == "cluster" else "driver on the master node")
+        spark.fixed(
+            "spark.submit.deployMode",
+            mode,
+            "EMR steps run the driver in YARN" if mode == "cluster" else "driver on the master node",
+        )
     spark.computed("spark.executor.cores", sizing.executor_cores.value, sizing.executor_cores.rule)
     spark.computed("spark.executor.memory", f"{sizing.executor_memory_mb.value}m", sizing.executor_memory_mb.rule)
-    spark.computed("spark.executor.memoryOverhead", f"{sizing.executor_overhead_mb.value}m",
-                   sizing.executor_overhead_mb.rule)
+    spark.computed(
+        "spark.executor.memoryOverhead", f"{sizing.executor_overhead_mb.value}m", sizing.executor_overhead_mb.rule
+    )
     spark.computed("spark.executor.instances", sizing.executor_instances.value, sizing.executor_instances.rule)
     spark.computed("spark.driver.memory", f"{sizing.driver_memory_mb.value}m", sizing.driver_memory_mb.rule)
     spark.computed("spark.driver.memoryOverhead", f"{sizing.driver_overhead_mb.value}m", sizing.driver_overhead_mb.rule)
@@ -186,13 +200,17 @@ def build_settings(spec: ClusterSpec, sizing: Sizing, workdir: Path) -> dict[str
     spark.fixed("spark.dynamicAllocation.enabled", False, "executors are sized to fill the cluster")
     spark.fixed("spark.sql.execution.arrow.pyspark.enabled", True, "Arrow between JVM and Python workers")
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        spark.computed(f"spark.executorEnv.{var}", 1,
-                       "one thread per task core (spark.task.cpus = 1): no oversubscription")
+        spark.computed(
+            f"spark.executorEnv.{var}", 1, "one thread per task core (spark.task.cpus = 1): no oversubscription"
+        )
     # glibc serves allocations > 32 MB with fresh mmaps and page-faults them in on every CNN batch;
     # keeping them on the heap made EfficientNet-Lite0 inference ~4x faster here (47 -> 11-14 ms/img).
     for var, value in HEAP_ONLY_MALLOC_ENV.items():
-        spark.fixed(f"spark.executorEnv.{var}", value,
-                    "CNN batches reuse heap memory instead of page-faulting a fresh mmap per tensor (~4x faster)")
+        spark.fixed(
+            f"spark.executorEnv.{var}",
+            value,
+            "CNN batches reuse heap memory instead of page-faulting a fresh mmap per tensor (~4x faster)",
+        )
     python, why = {
         "local": (sys.executable, "this Python (same as the driver's)"),
         "ec2": (NODE_PYTHON, "the nodes' workload virtualenv"),
@@ -200,13 +218,19 @@ def build_settings(spec: ClusterSpec, sizing: Sizing, workdir: Path) -> dict[str
     }[spec.provider]
     spark.fixed("spark.pyspark.python", python, why)
     spark.fixed("spark.eventLog.enabled", True, "finished applications stay inspectable")
-    spark.fixed("spark.eventLog.dir", f"file://{root}/events" if local else "hdfs:///spark-events",
-                "event logs beside the cluster")
+    spark.fixed(
+        "spark.eventLog.dir",
+        f"file://{root}/events" if local else "hdfs:///spark-events",
+        "event logs beside the cluster",
+    )
     if spec.tuning.python_bound_executors:
         # defaultJavaOptions, not extraJavaOptions: EMR and users keep their own extraJavaOptions.
-        spark.fixed("spark.executor.defaultJavaOptions", FAST_DAEMON_JVM_OPTS,
-                    "tuning.python_bound_executors: C2 compiler and parallel GC threads would compete with the "
-                    "Python workers for the cores (fruits, 121 images on 2 cores: 42 s -> 31 s)")
+        spark.fixed(
+            "spark.executor.defaultJavaOptions",
+            FAST_DAEMON_JVM_OPTS,
+            "tuning.python_bound_executors: C2 compiler and parallel GC threads would compete with the "
+            "Python workers for the cores (fruits, 121 images on 2 cores: 42 s -> 31 s)",
+        )
     if fast:
         spark.fixed("spark.driver.extraJavaOptions", FAST_CLIENT_JVM_OPTS, "tuning.fast_jvm_start: C1 JIT only")
         if not local:

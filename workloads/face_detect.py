@@ -68,8 +68,10 @@ def _models(name: str):
             import dlib
             import face_recognition_models as frm
 
-            _CACHE[name] = (dlib.get_frontal_face_detector(),
-                            dlib.shape_predictor(frm.pose_predictor_five_point_model_location()))
+            _CACHE[name] = (
+                dlib.get_frontal_face_detector(),
+                dlib.shape_predictor(frm.pose_predictor_five_point_model_location()),
+            )
         else:
             os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
             import tensorflow as tf
@@ -99,8 +101,14 @@ def _hog(rgb: np.ndarray, upsample: int) -> list[Face]:
     faces = []
     for rect, score in zip(rects, scores, strict=True):
         shape = predictor(rgb, rect)
-        faces.append(Face((float(rect.left()), float(rect.top()), float(rect.right()), float(rect.bottom())),
-                          float(score), [(float(p.x), float(p.y)) for p in shape.parts()], "hog"))
+        faces.append(
+            Face(
+                (float(rect.left()), float(rect.top()), float(rect.right()), float(rect.bottom())),
+                float(score),
+                [(float(p.x), float(p.y)) for p in shape.parts()],
+                "hog",
+            )
+        )
     return faces
 
 
@@ -112,8 +120,11 @@ def _mtcnn(rgb: np.ndarray, min_score: float) -> list[Face]:
         x, y, w, h = (float(v) for v in found["box"])
         k = found["keypoints"]
         points = [k["left_eye"], k["right_eye"], k["nose"], k["mouth_left"], k["mouth_right"]]
-        faces.append(Face((x, y, x + w, y + h), float(found["confidence"]),
-                          [(float(px), float(py)) for px, py in points], "mtcnn"))
+        faces.append(
+            Face(
+                (x, y, x + w, y + h), float(found["confidence"]), [(float(px), float(py)) for px, py in points], "mtcnn"
+            )
+        )
     return faces
 
 
@@ -169,8 +180,13 @@ def align(rgb: np.ndarray, face: Face, size: int = 160, margin: int = 32, rotate
     scale = size / side
     to_crop = lambda pts: (np.asarray(pts) - origin) * scale  # noqa: E731
     cb = to_crop(box_pts)
-    return Aligned(face, np.asarray(crop, dtype=np.uint8), (cb[0, 0], cb[0, 1], cb[1, 0], cb[1, 1]),
-                   [tuple(p) for p in to_crop(points).tolist()], angle)
+    return Aligned(
+        face,
+        np.asarray(crop, dtype=np.uint8),
+        (cb[0, 0], cb[0, 1], cb[1, 0], cb[1, 1]),
+        [tuple(p) for p in to_crop(points).tolist()],
+        angle,
+    )
 
 
 def decode_rgb(blob: bytes, max_side: int = 1600) -> np.ndarray:

@@ -48,8 +48,10 @@ class Embedder:
         if not self.needs_weights:
             return None
         if not weights:
-            raise WeightsNotFound(f"--weights is required for {self.name}: a facenet-pytorch state_dict "
-                                  "(e.g. 20180402-114759-vggface2.pt) as a path or an http(s) URL")
+            raise WeightsNotFound(
+                f"--weights is required for {self.name}: a facenet-pytorch state_dict "
+                "(e.g. 20180402-114759-vggface2.pt) as a path or an http(s) URL"
+            )
         if weights.startswith(("http://", "https://")):
             if not sha256:
                 raise WeightsNotFound(f"--weights-sha256 is required with --weights {weights}")
@@ -114,5 +116,8 @@ class ModelRef:
 
 def embedder(ref: ModelRef, weights: str | None, threads: int, seconds: Counter | None = None) -> Embed:
     """The loaded model, loading it on first use in this process (time added to ``seconds["load"]``)."""
-    return load_once(("embedder", ref, weights, threads),
-                     lambda: get_embedder(ref.name).loader(weights, threads, ref.jitters), seconds)
+    return load_once(
+        ("embedder", ref, weights, threads),
+        lambda: get_embedder(ref.name).loader(weights, threads, ref.jitters),
+        seconds,
+    )

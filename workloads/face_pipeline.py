@@ -17,9 +17,11 @@ from workloads.face_detect import align, central_first, decode_rgb, detect, enco
 from workloads.face_embed import ModelRef, embedder
 from workloads.face_identity import identify
 
-ALIGN_SCHEMA = ("path string, label string, face int, faces_found int, detector string, score float, "
-                "box array<float>, landmarks array<float>, crop_box array<float>, angle float, crop binary, "
-                "crop_path string, error string")
+ALIGN_SCHEMA = (
+    "path string, label string, face int, faces_found int, detector string, score float, "
+    "box array<float>, landmarks array<float>, crop_box array<float>, angle float, crop binary, "
+    "crop_path string, error string"
+)
 ALIGN_COLUMNS = [column.split()[0] for column in ALIGN_SCHEMA.split(", ")]
 EMBED_SCHEMA = "path string, label string, face int, embedding array<float>, error string"
 ALIGN_PROFILED = ("load", "decode", "detect", "crop", "write")
@@ -45,12 +47,13 @@ def open_filesystem(uri: str):
 
     for scheme in ("s3a://", "s3n://"):
         if uri.startswith(scheme):
-            uri = "s3://" + uri[len(scheme):]
+            uri = "s3://" + uri[len(scheme) :]
     return fs.FileSystem.from_uri(uri)
 
 
-def align_one(blob: bytes, detector: str, keep: str, size: int, margin: int, rotate: bool, min_score: float,
-              seconds: Counter) -> tuple[list[dict], str | None, int]:
+def align_one(
+    blob: bytes, detector: str, keep: str, size: int, margin: int, rotate: bool, min_score: float, seconds: Counter
+) -> tuple[list[dict], str | None, int]:
     """(rows of the kept faces, error, faces found) for one image; the error says why there is no row."""
     start = time.perf_counter()
     try:
@@ -73,9 +76,18 @@ def align_one(blob: bytes, detector: str, keep: str, size: int, margin: int, rot
     rows = []
     for i, face in enumerate(faces):
         a = align(rgb, face, size, margin, rotate)
-        rows.append({"face": i, "detector": face.detector, "score": face.score,
-                     "box": [float(v) for v in face.box], "landmarks": [float(v) for p in face.landmarks for v in p],
-                     "crop_box": [float(v) for v in a.crop_box], "angle": a.angle, "crop": encode_jpeg(a.crop)})
+        rows.append(
+            {
+                "face": i,
+                "detector": face.detector,
+                "score": face.score,
+                "box": [float(v) for v in face.box],
+                "landmarks": [float(v) for p in face.landmarks for v in p],
+                "crop_box": [float(v) for v in a.crop_box],
+                "angle": a.angle,
+                "crop": encode_jpeg(a.crop),
+            }
+        )
     seconds["crop"] += time.perf_counter() - start
     return rows, None, found
 
@@ -102,8 +114,9 @@ def align_partitions(opts: dict, crops_uri: str | None, accumulators: dict) -> C
             for path, label, blob in zip(pdf["path"], pdf["label"], pdf["content"], strict=True):
                 rows, error, found = align_one(blob, seconds=seconds, **opts)
                 if error:
-                    out.append(dict.fromkeys(ALIGN_COLUMNS) | {"path": path, "label": label, "faces_found": 0,
-                                                                "error": error})
+                    out.append(
+                        dict.fromkeys(ALIGN_COLUMNS) | {"path": path, "label": label, "faces_found": 0, "error": error}
+                    )
                 for row in rows:
                     row.update(path=path, label=label, faces_found=found, crop_path=None, error=None)
                     if fs is not None:
@@ -157,21 +170,31 @@ def embed_partitions(ref: ModelRef, batch_size: int, accumulators: dict) -> Call
             vectors: list = [None] * len(pdf)
             ok = [i for i, err in enumerate(pdf["error"]) if err is None]
             for lo in range(0, len(ok), batch_size):
-                idx = ok[lo:lo + batch_size]
-                got = embed_batch([pdf["crop"].iat[i] for i in idx], [pdf["crop_box"].iat[i] for i in idx],
-                                  ref, threads, seconds)
+                idx = ok[lo : lo + batch_size]
+                got = embed_batch(
+                    [pdf["crop"].iat[i] for i in idx], [pdf["crop_box"].iat[i] for i in idx], ref, threads, seconds
+                )
                 for i, vec in zip(idx, got, strict=True):
                     vectors[i] = vec
             for key in EMBED_PROFILED:
                 accumulators[key].add(seconds[key])
-            yield pd.DataFrame({"path": pdf["path"], "label": pdf["label"], "face": pdf["face"],
-                                "embedding": vectors, "error": pdf["error"]})
+            yield pd.DataFrame(
+                {
+                    "path": pdf["path"],
+                    "label": pdf["label"],
+                    "face": pdf["face"],
+                    "embedding": vectors,
+                    "error": pdf["error"],
+                }
+            )
 
     return run
 
 
-STREAM_SCHEMA = ("path string, modified timestamp, face int, predicted string, probability float, "
-                 "distance float, embedding array<float>, error string, processed_at timestamp")
+STREAM_SCHEMA = (
+    "path string, modified timestamp, face int, predicted string, probability float, "
+    "distance float, embedding array<float>, error string, processed_at timestamp"
+)
 
 
 def recognize_partitions(opts: dict, ref: ModelRef, classifier) -> Callable:
@@ -187,16 +210,29 @@ def recognize_partitions(opts: dict, ref: ModelRef, classifier) -> Callable:
         for pdf in batches:
             out = []
             for path, modified, blob in zip(pdf["path"], pdf["modificationTime"], pdf["content"], strict=True):
-                row = {"path": path, "modified": modified, "face": None, "predicted": None, "probability": None,
-                       "distance": None, "embedding": None, "error": None}
+                row = {
+                    "path": path,
+                    "modified": modified,
+                    "face": None,
+                    "predicted": None,
+                    "probability": None,
+                    "distance": None,
+                    "embedding": None,
+                    "error": None,
+                }
                 faces, error, _ = align_one(blob, seconds=seconds, **opts)
                 if error:
                     row["error"] = error
                 else:
                     vec = embed_batch([faces[0]["crop"]], [faces[0]["crop_box"]], ref, threads, seconds)[0]
                     who = identify(saved, vec)
-                    row.update(face=0, embedding=vec, probability=float(who.probability[0]),
-                               distance=float(who.distance[0]), predicted=who.names()[0])
+                    row.update(
+                        face=0,
+                        embedding=vec,
+                        probability=float(who.probability[0]),
+                        distance=float(who.distance[0]),
+                        predicted=who.names()[0],
+                    )
                 row["processed_at"] = pd.Timestamp.now()
                 out.append(row)
             yield pd.DataFrame.from_records(out, columns=[c.split()[0] for c in STREAM_SCHEMA.split(", ")])

@@ -40,11 +40,18 @@ INPUT_SIZE = 160
 class BasicConv2d(nn.Module):
     """Convolution (no bias) → batch norm (TensorFlow's eps) → ReLU."""
 
-    def __init__(self, in_planes: int, out_planes: int, kernel_size: int | tuple[int, int], stride: int,
-                 padding: int | tuple[int, int] = 0) -> None:
+    def __init__(
+        self,
+        in_planes: int,
+        out_planes: int,
+        kernel_size: int | tuple[int, int],
+        stride: int,
+        padding: int | tuple[int, int] = 0,
+    ) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(in_planes, out_planes, kernel_size=kernel_size, stride=stride, padding=padding,
-                              bias=False)
+        self.conv = nn.Conv2d(
+            in_planes, out_planes, kernel_size=kernel_size, stride=stride, padding=padding, bias=False
+        )
         self.bn = nn.BatchNorm2d(out_planes, eps=0.001, momentum=0.1, affine=True)
         self.relu = nn.ReLU(inplace=False)
 
@@ -232,16 +239,20 @@ def load(weights: str, threads: int) -> Callable[[np.ndarray], np.ndarray]:
         unexpected = [k for k in state if k not in expected]
         misshaped = [k for k, v in expected.items() if k in state and getattr(state[k], "shape", None) != v.shape]
         listed = f" ({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''})" if missing else ""
-        raise ValueError(f"{weights} is not an InceptionResnetV1 (facenet-pytorch) state_dict: "
-                         f"{len(missing)} missing keys{listed}, {len(unexpected)} unexpected, "
-                         f"{len(misshaped)} of the wrong shape") from exc
+        raise ValueError(
+            f"{weights} is not an InceptionResnetV1 (facenet-pytorch) state_dict: "
+            f"{len(missing)} missing keys{listed}, {len(unexpected)} unexpected, "
+            f"{len(misshaped)} of the wrong shape"
+        ) from exc
     model.eval()
 
     def embed(images: np.ndarray) -> np.ndarray:
         images = np.asarray(images)
         if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (INPUT_SIZE, INPUT_SIZE, 3):
-            raise ValueError(f"expected a uint8 RGB batch of shape (N, {INPUT_SIZE}, {INPUT_SIZE}, 3), "
-                             f"got {images.dtype} {images.shape}")
+            raise ValueError(
+                f"expected a uint8 RGB batch of shape (N, {INPUT_SIZE}, {INPUT_SIZE}, 3), "
+                f"got {images.dtype} {images.shape}"
+            )
         if len(images) == 0:
             return np.empty((0, DIM), dtype=np.float32)
         x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()

@@ -29,12 +29,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command-line options of the job."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--input", required=True, help="directory or Hadoop URI of images, one sub-folder per person")
-    p.add_argument("--output", default=DEFAULTS["aligned"], help="directory or Hadoop URI for the results "
-                   "(overwritten; default %(default)s)")
-    p.add_argument("--detector", default="auto", choices=DETECTORS,
-                   help="auto = dlib HOG, then MTCNN where HOG finds nothing (default); hog; mtcnn")
-    p.add_argument("--keep", default="central", choices=KEEP, help="central = the largest face near the centre, "
-                   "FaceNet's rule (default); largest; all faces")
+    p.add_argument(
+        "--output",
+        default=DEFAULTS["aligned"],
+        help="directory or Hadoop URI for the results (overwritten; default %(default)s)",
+    )
+    p.add_argument(
+        "--detector",
+        default="auto",
+        choices=DETECTORS,
+        help="auto = dlib HOG, then MTCNN where HOG finds nothing (default); hog; mtcnn",
+    )
+    p.add_argument(
+        "--keep",
+        default="central",
+        choices=KEEP,
+        help="central = the largest face near the centre, FaceNet's rule (default); largest; all faces",
+    )
     p.add_argument("--size", type=int, default=160, help="crop side in pixels")
     p.add_argument("--margin", type=int, default=32, help="pixels added to the face box's longer side")
     p.add_argument("--rotate", action="store_true", help="rotate so the eyes are level before cropping")
@@ -62,33 +73,63 @@ def main(argv: list[str] | None = None) -> int:
 
     out = to_hadoop_uri(args.output.rstrip("/"))
     accumulators = {key: spark.sparkContext.accumulator(0.0) for key in ALIGN_PROFILED}
-    opts = {"detector": args.detector, "keep": args.keep, "size": args.size, "margin": args.margin,
-            "rotate": args.rotate, "min_score": args.min_score}
+    opts = {
+        "detector": args.detector,
+        "keep": args.keep,
+        "size": args.size,
+        "margin": args.margin,
+        "rotate": args.rotate,
+        "min_score": args.min_score,
+    }
     remove_uri(spark, f"{out}/crops")  # --output is overwritten: no crops left from an earlier run
-    (images.mapInPandas(align_partitions(opts, None if args.no_crops else f"{out}/crops", accumulators), ALIGN_SCHEMA)
-     .write.mode("overwrite").parquet(f"{out}/faces"))
+    (
+        images.mapInPandas(
+            align_partitions(opts, None if args.no_crops else f"{out}/crops", accumulators), ALIGN_SCHEMA
+        )
+        .write.mode("overwrite")
+        .parquet(f"{out}/faces")
+    )
     timer.end("align_s")
 
     faces = spark.read.parquet(f"{out}/faces")
 
-    counts = faces.agg(
-        F.countDistinct("path").alias("images"),
-        F.count("face").alias("faces"),
-        F.sum(F.when(F.col("error").startswith("no face"), 1).otherwise(0)).alias("no_face"),
-        F.sum(F.when(F.col("error").startswith("undecodable"), 1).otherwise(0)).alias("undecodable"),
-    ).first().asDict()
-    detectors = {r["detector"]: r["count"] for r in faces.where("face IS NOT NULL").groupBy("detector").count()
-                 .collect()}
-    failures = [r.asDict() for r in faces.where("error IS NOT NULL").select("path", "error").orderBy("path")
-                .limit(MAX_FAILURES_LISTED).collect()]
+    counts = (
+        faces.agg(
+            F.countDistinct("path").alias("images"),
+            F.count("face").alias("faces"),
+            F.sum(F.when(F.col("error").startswith("no face"), 1).otherwise(0)).alias("no_face"),
+            F.sum(F.when(F.col("error").startswith("undecodable"), 1).otherwise(0)).alias("undecodable"),
+        )
+        .first()
+        .asDict()
+    )
+    detectors = {
+        r["detector"]: r["count"] for r in faces.where("face IS NOT NULL").groupBy("detector").count().collect()
+    }
+    failures = [
+        r.asDict()
+        for r in faces.where("error IS NOT NULL")
+        .select("path", "error")
+        .orderBy("path")
+        .limit(MAX_FAILURES_LISTED)
+        .collect()
+    ]
     timer.end("report_s")
     failed = counts["no_face"] + counts["undecodable"]
     summary = {
-        "input": args.input, "output": out, "options": opts | {"crops": not args.no_crops},
-        "files": files, "images_with_face": counts["images"] - failed, "faces": counts["faces"],
-        "no_face": counts["no_face"], "undecodable": counts["undecodable"],
-        "failed_rate": round(failed / files, 5), "faces_by_detector": detectors, "failures": failures,
-        "executor_cores": slots, "tasks": tasks,
+        "input": args.input,
+        "output": out,
+        "options": opts | {"crops": not args.no_crops},
+        "files": files,
+        "images_with_face": counts["images"] - failed,
+        "faces": counts["faces"],
+        "no_face": counts["no_face"],
+        "undecodable": counts["undecodable"],
+        "failed_rate": round(failed / files, 5),
+        "faces_by_detector": detectors,
+        "failures": failures,
+        "executor_cores": slots,
+        "tasks": tasks,
         "core_seconds": {k: round(a.value, 3) for k, a in accumulators.items()},
         "timings": timer.seconds | {"total_s": timer.total()},
     } | rate(files, timer.seconds["align_s"], slots)

@@ -33,23 +33,37 @@ def main(argv: list[str] | None = None) -> int:
     emb, error = read_parquet(spark, f"{src}/embeddings", "--input", "faces-embed")
     if error:
         return fail(spark, "faces_average", error)
-    counts = emb.agg(F.countDistinct("path").alias("processed"),
-                     F.countDistinct(F.when(F.col("embedding").isNotNull(), F.col("path"))).alias("with_face"),
-                     F.count("embedding").alias("faces")).first()
+    counts = emb.agg(
+        F.countDistinct("path").alias("processed"),
+        F.countDistinct(F.when(F.col("embedding").isNotNull(), F.col("path"))).alias("with_face"),
+        F.count("embedding").alias("faces"),
+    ).first()
     ok = emb.where("embedding IS NOT NULL").withColumn("vec", array_to_vector("embedding"))
     mean = Summarizer.mean(F.col("vec")).alias("mean")
     overall = ok.agg(mean).first()["mean"] if counts["faces"] else None
     if overall is None:
         return fail(spark, "faces_average", f"--input {src}: no embedded faces to average")
-    (ok.groupBy("label").agg(F.count("*").alias("faces"), mean)
-     .select("label", "faces", vector_to_array("mean", "float32").alias("mean"))
-     .coalesce(1).write.mode("overwrite").parquet(f"{out}/per_label"))
+    (
+        ok.groupBy("label")
+        .agg(F.count("*").alias("faces"), mean)
+        .select("label", "faces", vector_to_array("mean", "float32").alias("mean"))
+        .coalesce(1)
+        .write.mode("overwrite")
+        .parquet(f"{out}/per_label")
+    )
     timer.end("aggregate_s")
     vector = [round(float(v), 7) for v in overall.toArray()]
-    summary = {"input": src, "output": out, "processed": counts["processed"], "embedded": counts["with_face"],
-               "failed": counts["processed"] - counts["with_face"], "faces": counts["faces"],
-               "dim": len(vector), "norm": round(float(sum(v * v for v in vector) ** 0.5), 6),
-               "timings": timer.seconds | {"total_s": timer.total()}}
+    summary = {
+        "input": src,
+        "output": out,
+        "processed": counts["processed"],
+        "embedded": counts["with_face"],
+        "failed": counts["processed"] - counts["with_face"],
+        "faces": counts["faces"],
+        "dim": len(vector),
+        "norm": round(float(sum(v * v for v in vector) ** 0.5), 6),
+        "timings": timer.seconds | {"total_s": timer.total()},
+    }
     with staged_outputs(spark, out) as tmp:
         (tmp / "average.json").write_text(json.dumps(summary | {"mean": vector}, indent=2) + "\n")
     print(json.dumps(summary))

@@ -38,13 +38,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add_io_options(p, "embeddings", "classifier", "faces-embed")
     p.add_argument("--min-images", type=int, default=40, help="people with at least this many faces are classes")
     p.add_argument("--train-per-class", type=int, default=30, help="training faces per person; the rest test")
-    p.add_argument("--split", choices=("first", "random"), default="first",
-                   help="first = the first faces by path (LFW's numbering), random = a seeded shuffle")
-    p.add_argument("--unknown-threshold", type=float, default=0.5,
-                   help="top-class probability below which a face is reported as unknown")
-    p.add_argument("--unknown-distance", type=float, default=None,
-                   help="distance from the person's mean training embedding beyond which a face is unknown "
-                        "(default: learnt from the training faces, leave-one-out, 99th percentile)")
+    p.add_argument(
+        "--split",
+        choices=("first", "random"),
+        default="first",
+        help="first = the first faces by path (LFW's numbering), random = a seeded shuffle",
+    )
+    p.add_argument(
+        "--unknown-threshold",
+        type=float,
+        default=0.5,
+        help="top-class probability below which a face is reported as unknown",
+    )
+    p.add_argument(
+        "--unknown-distance",
+        type=float,
+        default=None,
+        help="distance from the person's mean training embedding beyond which a face is unknown "
+        "(default: learnt from the training faces, leave-one-out, 99th percentile)",
+    )
     p.add_argument("--unknown-sample", type=int, default=2000, help="faces of other people to measure it on")
     p.add_argument("--c", type=float, default=1.0, help="SVM regularisation C")
     p.add_argument("--seed", type=int, default=42)
@@ -88,12 +100,19 @@ def main(argv: list[str] | None = None) -> int:
     known = counts.where(F.col("count") >= args.min_images).select("label")
     rows = faces.join(F.broadcast(known), "label").toPandas()
     if rows["label"].nunique() < 2:
-        return fail(spark, "faces_classify", f"--min-images {args.min_images}: {rows['label'].nunique()} people "
-                    f"in {src} have that many faces; a classifier needs at least 2 (lower --min-images)")
+        return fail(
+            spark,
+            "faces_classify",
+            f"--min-images {args.min_images}: {rows['label'].nunique()} people "
+            f"in {src} have that many faces; a classifier needs at least 2 (lower --min-images)",
+        )
     others = faces.join(known, "label", "left_anti")
     n_others = others.count()
-    unknown = (others.sample(fraction=min(1.0, args.unknown_sample / n_others), seed=args.seed).toPandas()
-               if n_others else rows.iloc[:0])
+    unknown = (
+        others.sample(fraction=min(1.0, args.unknown_sample / n_others), seed=args.seed).toPandas()
+        if n_others
+        else rows.iloc[:0]
+    )
     timer.end("collect_s")
 
     paths, labels = rows["path"].to_numpy(), rows["label"].to_numpy()
@@ -105,11 +124,17 @@ def main(argv: list[str] | None = None) -> int:
     folds = min(5, args.train_per_class)
     clf = CalibratedClassifierCV(SVC(kernel="linear", C=args.c), method="temperature", cv=folds)
     clf.fit(x[train], labels[train])
-    distance = (args.unknown_distance if args.unknown_distance is not None
-                else leave_one_out_distance(x[train], labels[train]))
-    saved = {"classifier": clf, "labels": [str(c) for c in clf.classes_], "dim": x.shape[1],
-             "means": class_means(x[train], labels[train], clf.classes_),
-             "unknown_threshold": args.unknown_threshold, "unknown_distance": distance}
+    distance = (
+        args.unknown_distance if args.unknown_distance is not None else leave_one_out_distance(x[train], labels[train])
+    )
+    saved = {
+        "classifier": clf,
+        "labels": [str(c) for c in clf.classes_],
+        "dim": x.shape[1],
+        "means": class_means(x[train], labels[train], clf.classes_),
+        "unknown_threshold": args.unknown_threshold,
+        "unknown_distance": distance,
+    }
     timer.end("train_s")
     test = identify(saved, x[~train])
     predicted, truth, classes = test.best, labels[~train], saved["labels"]
@@ -117,29 +142,46 @@ def main(argv: list[str] | None = None) -> int:
     per_class = classification_report(truth, predicted, labels=clf.classes_, output_dict=True, zero_division=0)
     x_unknown = np.stack(unknown["embedding"].to_numpy()) if len(unknown) else np.zeros((0, x.shape[1]))
     report = {
-        "input": src, "output": out, "classes": len(classes), "faces": len(rows),
-        "train_faces": int(train.sum()), "test_faces": int((~train).sum()), "split": args.split,
+        "input": src,
+        "output": out,
+        "classes": len(classes),
+        "faces": len(rows),
+        "train_faces": int(train.sum()),
+        "test_faces": int((~train).sum()),
+        "split": args.split,
         "accuracy": round(float(np.mean(predicted == truth)), 5),
         "chance": round(1 / len(classes), 5),
         "macro_precision": round(per_class["macro avg"]["precision"], 5),
         "macro_recall": round(per_class["macro avg"]["recall"], 5),
         "open_set": open_set(test, truth, identify(saved, x_unknown), args.unknown_threshold, distance),
-        "per_class": {c: {k: round(per_class[c][k], 4) for k in ("precision", "recall", "f1-score")}
-                      | {"support": int(per_class[c]["support"])} for c in classes},
+        "per_class": {
+            c: {k: round(per_class[c][k], 4) for k in ("precision", "recall", "f1-score")}
+            | {"support": int(per_class[c]["support"])}
+            for c in classes
+        },
         "confusion_matrix": {"labels": classes, "rows_true_columns_predicted": matrix.tolist()},
     }
     timer.end("evaluate_s")
 
     with staged_outputs(spark, out) as tmp:
         joblib.dump(saved, tmp / "model.joblib")
-        confusion_png(matrix, classes, tmp / "confusion.png",
-                      f"{len(classes)} people, {report['test_faces']} test faces: accuracy {report['accuracy']:.2%}")
+        confusion_png(
+            matrix,
+            classes,
+            tmp / "confusion.png",
+            f"{len(classes)} people, {report['test_faces']} test faces: accuracy {report['accuracy']:.2%}",
+        )
         report["timings"] = timer.seconds | {"total_s": timer.total()}
         (tmp / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    rows = rows[~train].assign(predicted=predicted, probability=test.probability, distance=test.distance,
-                               named=test.names())
-    (spark.createDataFrame(rows[["path", "label", "predicted", "probability", "distance", "named"]]).coalesce(1)
-     .write.mode("overwrite").parquet(f"{out}/predictions"))
+    rows = rows[~train].assign(
+        predicted=predicted, probability=test.probability, distance=test.distance, named=test.names()
+    )
+    (
+        spark.createDataFrame(rows[["path", "label", "predicted", "probability", "distance", "named"]])
+        .coalesce(1)
+        .write.mode("overwrite")
+        .parquet(f"{out}/predictions")
+    )
     print(json.dumps({k: v for k, v in report.items() if k not in ("per_class", "confusion_matrix")}))
     spark.stop()
     return 0

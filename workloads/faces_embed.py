@@ -26,12 +26,19 @@ from workloads.fruits_report import PhaseTimer
 def add_model_options(p: argparse.ArgumentParser) -> None:
     """--model, --weights, --weights-sha256 and --jitters (shared with the streaming job)."""
     p.add_argument("--model", default=DEFAULT_EMBEDDER, choices=sorted(EMBEDDERS), help="embedder")
-    p.add_argument("--weights", help="weights of the model: a path, or an http(s) URL fetched once and cached "
-                   "(facenet needs it; dlib_resnet ships its own)")
+    p.add_argument(
+        "--weights",
+        help="weights of the model: a path, or an http(s) URL fetched once and cached "
+        "(facenet needs it; dlib_resnet ships its own)",
+    )
     p.add_argument("--weights-sha256", help="SHA-256 the downloaded --weights URL must have")
-    p.add_argument("--jitters", type=int, default=0,
-                   help="dlib_resnet: average each face over N randomly jittered copies (N times slower, "
-                        "steadier embeddings; 0 = one pass)")
+    p.add_argument(
+        "--jitters",
+        type=int,
+        default=0,
+        help="dlib_resnet: average each face over N randomly jittered copies (N times slower, "
+        "steadier embeddings; 0 = one pass)",
+    )
 
 
 def model_ref(spark: SparkSession, args: argparse.Namespace) -> tuple[ModelRef | None, str | None]:
@@ -79,16 +86,31 @@ def main(argv: list[str] | None = None) -> int:
     timer.end("embed_s")
 
     emb = spark.read.parquet(f"{out}/embeddings")
-    counts = emb.agg(F.countDistinct("path").alias("images"), F.count("embedding").alias("embedded"),
-                     F.countDistinct(F.when(F.col("embedding").isNotNull(), F.col("path"))).alias("with_face"),
-                     F.countDistinct("label").alias("labels")).first().asDict()
+    counts = (
+        emb.agg(
+            F.countDistinct("path").alias("images"),
+            F.count("embedding").alias("embedded"),
+            F.countDistinct(F.when(F.col("embedding").isNotNull(), F.col("path"))).alias("with_face"),
+            F.countDistinct("label").alias("labels"),
+        )
+        .first()
+        .asDict()
+    )
     backend = get_embedder(args.model)
     summary = {
-        "input": src, "output": out, "model": {"name": backend.name, "dim": backend.dim,
-                                               "threshold": backend.threshold, "weights": args.weights,
-                                               "jitters": args.jitters},
-        "images": counts["images"], "embedded_faces": counts["embedded"],
-        "images_without_embedding": counts["images"] - counts["with_face"], "labels": counts["labels"],
+        "input": src,
+        "output": out,
+        "model": {
+            "name": backend.name,
+            "dim": backend.dim,
+            "threshold": backend.threshold,
+            "weights": args.weights,
+            "jitters": args.jitters,
+        },
+        "images": counts["images"],
+        "embedded_faces": counts["embedded"],
+        "images_without_embedding": counts["images"] - counts["with_face"],
+        "labels": counts["labels"],
         "executor_cores": slots,
         "core_seconds": {k: round(a.value, 3) for k, a in accumulators.items()},
         "timings": timer.seconds | {"total_s": timer.total()},

@@ -67,10 +67,14 @@ def k_fold_accuracy(distances: np.ndarray, same: np.ndarray, folds: np.ndarray) 
         t = best_threshold(distances[train], same[train])
         thresholds.append(t)
         accuracies.append(float(np.mean((distances[test] < t) == same[test])))
-    return {"folds": len(ids), "accuracy_mean": round(float(np.mean(accuracies)), 5),
-            "accuracy_std": round(float(np.std(accuracies)), 5), "fold_accuracies": [round(a, 5) for a in accuracies],
-            "thresholds": [round(t, 5) for t in thresholds],
-            "threshold_on": "the other folds" if len(ids) > 1 else "the same pairs (one fold)"}
+    return {
+        "folds": len(ids),
+        "accuracy_mean": round(float(np.mean(accuracies)), 5),
+        "accuracy_std": round(float(np.std(accuracies)), 5),
+        "fold_accuracies": [round(a, 5) for a in accuracies],
+        "thresholds": [round(t, 5) for t in thresholds],
+        "threshold_on": "the other folds" if len(ids) > 1 else "the same pairs (one fold)",
+    }
 
 
 def _pyplot():
@@ -110,24 +114,34 @@ def confusion_png(matrix: np.ndarray, labels: list[str], path: Path, title: str)
     ax.set_yticks(range(len(labels)), labels, fontsize=7)
     for (i, j), v in np.ndenumerate(matrix):
         if v:
-            ax.text(j, i, str(v), ha="center", va="center", fontsize=6,
-                    color="white" if v > matrix.max() / 2 else "black")
+            ax.text(
+                j, i, str(v), ha="center", va="center", fontsize=6, color="white" if v > matrix.max() / 2 else "black"
+            )
     ax.set(title=title, xlabel="predicted", ylabel="true")
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
 
-def open_set(known: Identified, known_truth: np.ndarray, unknown: Identified, threshold: float,
-             distance: float) -> dict:
+def open_set(
+    known: Identified, known_truth: np.ndarray, unknown: Identified, threshold: float, distance: float
+) -> dict:
     """What the unknown-person gates do to the known people's test faces and to other people's faces:
     both gates (the rule ``faces-stream`` applies), and each gate alone."""
-    def rates(known_ok: np.ndarray, unknown_ok: np.ndarray) -> dict:
-        return {"known_accepted_rate": round(float(known_ok.mean()), 5) if len(known_ok) else None,
-                "accuracy_of_accepted": (round(float((known.best == known_truth)[known_ok].mean()), 5)
-                                         if known_ok.any() else None),
-                "unknown_rejected_rate": round(float(1 - unknown_ok.mean()), 5) if len(unknown_ok) else None}
 
-    return {"threshold": threshold, "distance": round(distance, 4), "unknown_faces": len(unknown.best),
-            **rates(known.accepted, unknown.accepted),
-            "probability_only": rates(known.probability >= threshold, unknown.probability >= threshold),
-            "distance_only": rates(known.distance <= distance, unknown.distance <= distance)}
+    def rates(known_ok: np.ndarray, unknown_ok: np.ndarray) -> dict:
+        return {
+            "known_accepted_rate": round(float(known_ok.mean()), 5) if len(known_ok) else None,
+            "accuracy_of_accepted": (
+                round(float((known.best == known_truth)[known_ok].mean()), 5) if known_ok.any() else None
+            ),
+            "unknown_rejected_rate": round(float(1 - unknown_ok.mean()), 5) if len(unknown_ok) else None,
+        }
+
+    return {
+        "threshold": threshold,
+        "distance": round(distance, 4),
+        "unknown_faces": len(unknown.best),
+        **rates(known.accepted, unknown.accepted),
+        "probability_only": rates(known.probability >= threshold, unknown.probability >= threshold),
+        "distance_only": rates(known.distance <= distance, unknown.distance <= distance),
+    }

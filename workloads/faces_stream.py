@@ -33,10 +33,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command-line options of the job."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--watch", default="faces/incoming", help="directory or prefix to watch (default %(default)s)")
-    p.add_argument("--classifier", default=DEFAULTS["classifier"], help="output of faces-classify "
-                   "(default %(default)s)")
-    p.add_argument("--output", default=DEFAULTS["stream"], help="results/ and checkpoint/ go here "
-                   "(default %(default)s)")
+    p.add_argument(
+        "--classifier", default=DEFAULTS["classifier"], help="output of faces-classify (default %(default)s)"
+    )
+    p.add_argument(
+        "--output", default=DEFAULTS["stream"], help="results/ and checkpoint/ go here (default %(default)s)"
+    )
     p.add_argument("--checkpoint", help="checkpoint location (default: OUTPUT/checkpoint)")
     add_model_options(p)
     p.add_argument("--detector", default="auto", choices=DETECTORS, help="face detector (see faces-align)")
@@ -62,9 +64,20 @@ def load_classifier(spark: SparkSession, uri: str) -> dict:
 def print_batch(rows: list) -> None:
     """One JSON line per result row (without the embedding)."""
     for r in rows:
-        print(json.dumps({"path": r["path"], "predicted": r["predicted"], "probability": r["probability"],
-                          "distance": r["distance"], "error": r["error"], "modified": str(r["modified"]),
-                          "processed_at": str(r["processed_at"])}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "path": r["path"],
+                    "predicted": r["predicted"],
+                    "probability": r["probability"],
+                    "distance": r["distance"],
+                    "error": r["error"],
+                    "modified": str(r["modified"]),
+                    "processed_at": str(r["processed_at"]),
+                }
+            ),
+            flush=True,
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,16 +89,28 @@ def main(argv: list[str] | None = None) -> int:
     try:
         saved = load_classifier(spark, to_hadoop_uri(args.classifier.rstrip("/")))
     except Exception as exc:  # a missing path is an AnalysisException, a foreign file an unpickling error
-        return fail(spark, "faces_stream", f"--classifier {args.classifier}: {str(exc).splitlines()[0]} "
-                    "(run `clusterctl submit faces-classify` first)")
+        return fail(
+            spark,
+            "faces_stream",
+            f"--classifier {args.classifier}: {str(exc).splitlines()[0]} "
+            "(run `clusterctl submit faces-classify` first)",
+        )
     missing = {"classifier", "labels", "dim", "means", "unknown_threshold", "unknown_distance"} - set(saved)
     if missing:
-        return fail(spark, "faces_stream", f"--classifier {args.classifier}: model.joblib lacks {sorted(missing)} "
-                    "(made by an older faces-classify); run `clusterctl submit faces-classify` again")
+        return fail(
+            spark,
+            "faces_stream",
+            f"--classifier {args.classifier}: model.joblib lacks {sorted(missing)} "
+            "(made by an older faces-classify); run `clusterctl submit faces-classify` again",
+        )
     dim = get_embedder(args.model).dim
     if saved["dim"] != dim:
-        return fail(spark, "faces_stream", f"--classifier {args.classifier} was trained on {saved['dim']}-d "
-                    f"embeddings but --model {args.model} makes {dim}-d ones; use the model it was trained with")
+        return fail(
+            spark,
+            "faces_stream",
+            f"--classifier {args.classifier} was trained on {saved['dim']}-d "
+            f"embeddings but --model {args.model} makes {dim}-d ones; use the model it was trained with",
+        )
     ref, error = model_ref(spark, args)
     if error:
         return fail(spark, "faces_stream", error)
@@ -93,12 +118,17 @@ def main(argv: list[str] | None = None) -> int:
     watch_path = jvm.org.apache.hadoop.fs.Path(watch)
     watch_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).mkdirs(watch_path)
 
-    opts = {"detector": args.detector, "keep": "central", "size": args.size, "margin": args.margin,
-            "rotate": False, "min_score": 0.9}
+    opts = {
+        "detector": args.detector,
+        "keep": "central",
+        "size": args.size,
+        "margin": args.margin,
+        "rotate": False,
+        "min_score": 0.9,
+    }
     slots = task_slots(spark)
     classifier = spark.sparkContext.broadcast(saved)
-    spark.range(slots, numPartitions=slots).mapInPandas(warm_up(opts, ref, classifier),
-                                                        "id long").collect()
+    spark.range(slots, numPartitions=slots).mapInPandas(warm_up(opts, ref, classifier), "id long").collect()
     recognize = recognize_partitions(opts, ref, classifier)
 
     def each_batch(batch, batch_id: int) -> None:
@@ -107,14 +137,32 @@ def main(argv: list[str] | None = None) -> int:
             spark.createDataFrame(rows, STREAM_SCHEMA).coalesce(1).write.mode("append").parquet(f"{out}/results")
             print_batch(rows)
 
-    source = (spark.readStream.format("binaryFile").schema(BINARY_FILE_SCHEMA).option("pathGlobFilter", args.glob)
-              .option("maxFilesPerTrigger", args.max_files_per_trigger).load(watch))
+    source = (
+        spark.readStream.format("binaryFile")
+        .schema(BINARY_FILE_SCHEMA)
+        .option("pathGlobFilter", args.glob)
+        .option("maxFilesPerTrigger", args.max_files_per_trigger)
+        .load(watch)
+    )
     writer = source.writeStream.foreachBatch(each_batch).option("checkpointLocation", checkpoint)
-    writer = writer.trigger(availableNow=True) if args.once else writer.trigger(
-        processingTime=f"{int(args.trigger_seconds * 1000)} milliseconds")
+    writer = (
+        writer.trigger(availableNow=True)
+        if args.once
+        else writer.trigger(processingTime=f"{int(args.trigger_seconds * 1000)} milliseconds")
+    )
     query = writer.start()
-    print(json.dumps({"watching": watch, "output": f"{out}/results", "checkpoint": checkpoint,
-                      "classes": len(saved["labels"]), "started_at": time.time()}), flush=True)
+    print(
+        json.dumps(
+            {
+                "watching": watch,
+                "output": f"{out}/results",
+                "checkpoint": checkpoint,
+                "classes": len(saved["labels"]),
+                "started_at": time.time(),
+            }
+        ),
+        flush=True,
+    )
     query.awaitTermination(args.timeout)  # None: until the query ends (--once) or the job is killed
     query.stop()
     spark.stop()

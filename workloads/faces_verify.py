@@ -43,30 +43,53 @@ def main(argv: list[str] | None = None) -> int:
     keys = sorted({p.a for p in pairs} | {p.b for p in pairs})
     wanted = spark.createDataFrame([(k,) for k in keys], "key string")
     key = F.concat_ws("/", "label", F.regexp_extract(F.element_at(F.split("path", "/"), -1), r"^(.*)\.[^.]+$", 1))
-    found = (emb.where("face = 0 AND embedding IS NOT NULL").withColumn("key", key)
-             .join(F.broadcast(wanted), "key").select("key", "embedding").collect())
+    found = (
+        emb.where("face = 0 AND embedding IS NOT NULL")
+        .withColumn("key", key)
+        .join(F.broadcast(wanted), "key")
+        .select("key", "embedding")
+        .collect()
+    )
     vectors = {r["key"]: np.asarray(r["embedding"], np.float64) for r in found}
     timer.end("collect_s")
 
-    distances = np.array([np.linalg.norm(vectors[p.a] - vectors[p.b]) if p.a in vectors and p.b in vectors
-                          else np.inf for p in pairs])
+    distances = np.array(
+        [np.linalg.norm(vectors[p.a] - vectors[p.b]) if p.a in vectors and p.b in vectors else np.inf for p in pairs]
+    )
     same = np.array([p.same for p in pairs])
     folds = np.array([p.fold for p in pairs])
     missing = [k for k in keys if k not in vectors]
-    report = {"input": src, "pairs_file": args.pairs, "pairs": len(pairs), "images": len(keys),
-              "images_without_embedding": len(missing),
-              "pairs_without_embedding": int(np.isinf(distances).sum()), "missing": missing[:50]}
+    report = {
+        "input": src,
+        "pairs_file": args.pairs,
+        "pairs": len(pairs),
+        "images": len(keys),
+        "images_without_embedding": len(missing),
+        "pairs_without_embedding": int(np.isinf(distances).sum()),
+        "missing": missing[:50],
+    }
     report |= k_fold_accuracy(distances, same, folds)
     with staged_outputs(spark, out) as tmp:
-        report["auc"] = round(roc_png(distances, same, tmp / "roc.png",
-                                      f"LFW pairs ({len(pairs)}): {report['accuracy_mean']:.2%} "
-                                      f"± {report['accuracy_std']:.2%}"), 5)
+        report["auc"] = round(
+            roc_png(
+                distances,
+                same,
+                tmp / "roc.png",
+                f"LFW pairs ({len(pairs)}): {report['accuracy_mean']:.2%} ± {report['accuracy_std']:.2%}",
+            ),
+            5,
+        )
         report["timings"] = timer.seconds | {"total_s": timer.total()}
         (tmp / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    rows = [(p.a, p.b, p.same, p.fold, float(d) if np.isfinite(d) else None) for p, d in zip(pairs, distances,
-                                                                                            strict=True)]
-    (spark.createDataFrame(rows, "a string, b string, same boolean, fold int, distance double").coalesce(1)
-     .write.mode("overwrite").parquet(f"{out}/distances"))
+    rows = [
+        (p.a, p.b, p.same, p.fold, float(d) if np.isfinite(d) else None) for p, d in zip(pairs, distances, strict=True)
+    ]
+    (
+        spark.createDataFrame(rows, "a string, b string, same boolean, fold int, distance double")
+        .coalesce(1)
+        .write.mode("overwrite")
+        .parquet(f"{out}/distances")
+    )
     print(json.dumps({k: v for k, v in report.items() if k != "missing"}))
     spark.stop()
     return 0

@@ -22,8 +22,7 @@ def extractor(model: str, weights: str | None, threads: int, seconds: Counter | 
 
     Time spent loading is added to ``seconds["load"]``.
     """
-    return load_once(("features", model, weights, threads), lambda: get_backend(model).load(weights, threads),
-                     seconds)
+    return load_once(("features", model, weights, threads), lambda: get_backend(model).load(weights, threads), seconds)
 
 
 def decode(blob: bytes, size: int) -> np.ndarray:
@@ -38,8 +37,14 @@ def decode(blob: bytes, size: int) -> np.ndarray:
         return np.asarray(rgb, dtype=np.uint8)
 
 
-def featurize(blobs: Iterable[bytes], model: str, weights: str | None, threads: int, batch_size: int,
-              seconds: Counter | None = None) -> list[tuple[np.ndarray | None, str | None]]:
+def featurize(
+    blobs: Iterable[bytes],
+    model: str,
+    weights: str | None,
+    threads: int,
+    batch_size: int,
+    seconds: Counter | None = None,
+) -> list[tuple[np.ndarray | None, str | None]]:
     """(features, None) per decodable image and (None, "Error: reason") per bad one, in input order.
 
     Seconds spent loading the model, decoding and in inference are added to ``seconds`` (load,
@@ -92,7 +97,13 @@ def featurize_partitions(model: str, weights: str | None, batch_size: int, accum
             rows = featurize(pdf["content"], model, weights, threads, batch_size, seconds)
             for key in PROFILED:
                 accumulators[key].add(seconds[key])
-            yield pd.DataFrame({"path": pdf["path"], "label": pdf["label"],
-                                "features": [vec for vec, _ in rows], "error": [err for _, err in rows]})
+            yield pd.DataFrame(
+                {
+                    "path": pdf["path"],
+                    "label": pdf["label"],
+                    "features": [vec for vec, _ in rows],
+                    "error": [err for _, err in rows],
+                }
+            )
 
     return run

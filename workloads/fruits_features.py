@@ -94,12 +94,21 @@ def main(argv: list[str] | None = None) -> int:
     n_ok = sum(c["images"] for c in per_class.values())
     n_failed = sum(c["failed"] for c in per_class.values())
     timer.end("features_s")
-    failures = [{"path": r["path"], "error": r["error"]}
-                for r in feats.where(F.col("error").isNotNull()).select("path", "error")
-                .orderBy("path").limit(MAX_FAILURES_LISTED).collect()]
+    failures = [
+        {"path": r["path"], "error": r["error"]}
+        for r in feats.where(F.col("error").isNotNull())
+        .select("path", "error")
+        .orderBy("path")
+        .limit(MAX_FAILURES_LISTED)
+        .collect()
+    ]
     if n_ok == 0:
-        return fail(spark, JOB, f"none of the {files} files under {args.input} could be decoded "
-                            f"(first: {failures[0]['path']}: {failures[0]['error']})")
+        return fail(
+            spark,
+            JOB,
+            f"none of the {files} files under {args.input} could be decoded "
+            f"(first: {failures[0]['path']}: {failures[0]['error']})",
+        )
 
     k = min(args.k, n_ok, backend.dim)
     warnings = []
@@ -107,20 +116,25 @@ def main(argv: list[str] | None = None) -> int:
         warnings.append(f"--k {args.k} capped at {k} = min(decoded images {n_ok}, feature dim {backend.dim})")
         print(f"fruits_features: warning: {warnings[-1]}", file=sys.stderr)
     ok = feats.where(F.col("error").isNull()).withColumn("vec", array_to_vector("features"))
-    pipeline = Pipeline(stages=[
-        StandardScaler(inputCol="vec", outputCol="scaled", withMean=True, withStd=True),
-        PCA(k=k, inputCol="scaled", outputCol="pca_vec"),
-    ]).fit(ok)
+    pipeline = Pipeline(
+        stages=[
+            StandardScaler(inputCol="vec", outputCol="scaled", withMean=True, withStd=True),
+            PCA(k=k, inputCol="scaled", outputCol="pca_vec"),
+        ]
+    ).fit(ok)
     variance = np.asarray(pipeline.stages[-1].explainedVariance.toArray())
     timer.end("fit_s")
 
     out = args.output.rstrip("/")
-    projected = pipeline.transform(ok).select("path", "label", "features",
-                                              vector_to_array("pca_vec", "float32").alias("pca"), "error")
+    projected = pipeline.transform(ok).select(
+        "path", "label", "features", vector_to_array("pca_vec", "float32").alias("pca"), "error"
+    )
     bad = feats.where(F.col("error").isNotNull()).select(
-        "path", "label", "features", F.lit(None).cast("array<float>").alias("pca"), "error")
-    sample = (projected.select("label", "pca").sample(fraction=min(1.0, args.plot_sample / n_ok), seed=args.seed)
-              .toPandas())
+        "path", "label", "features", F.lit(None).cast("array<float>").alias("pca"), "error"
+    )
+    sample = (
+        projected.select("label", "pca").sample(fraction=min(1.0, args.plot_sample / n_ok), seed=args.seed).toPandas()
+    )
     labels = sample["label"].to_numpy()
     points = np.stack(sample["pca"].to_numpy()) if len(sample) else np.zeros((0, k), np.float32)
     timer.end("sample_s")
@@ -128,8 +142,13 @@ def main(argv: list[str] | None = None) -> int:
     def write_outputs() -> float:
         start = time.monotonic()
         # one shuffle by label: each label directory gets one file instead of one per input partition
-        (projected.unionByName(bad).repartition("label")
-         .write.mode("overwrite").partitionBy("label").parquet(f"{out}/features"))
+        (
+            projected.unionByName(bad)
+            .repartition("label")
+            .write.mode("overwrite")
+            .partitionBy("label")
+            .parquet(f"{out}/features")
+        )
         pipeline.write().overwrite().save(f"{out}/pipeline")
         return time.monotonic() - start
 
@@ -144,8 +163,13 @@ def main(argv: list[str] | None = None) -> int:
         summary = {
             "input": args.input,
             "output": out,
-            "model": {"name": backend.name, "framework": backend.framework, "dim": backend.dim,
-                      "input_size": backend.input_size, "batch_size": args.batch_size},
+            "model": {
+                "name": backend.name,
+                "framework": backend.framework,
+                "dim": backend.dim,
+                "input_size": backend.input_size,
+                "batch_size": args.batch_size,
+            },
             "files": files,
             "images": n_ok,
             "failed": n_failed,
@@ -160,12 +184,12 @@ def main(argv: list[str] | None = None) -> int:
             "plot_sample": len(sample),
             "plots": {name: f"{out}/{fname}" for name, fname in plots.items()},
             "executor_cores": cores,
-        "feature_tasks": tasks,
+            "feature_tasks": tasks,
             # summed over all tasks: where the executors' core-seconds of the features phase went
             "features_core_seconds": {key: round(acc.value, 3) for key, acc in accumulators.items()}
             | {"total": round(timer.seconds["features_s"] * cores, 3)},
-            "timings": timer.seconds | {"write_s": round(write_s, 3), "plots_s": round(plots_s, 3),
-                                        "total_s": timer.total()},
+            "timings": timer.seconds
+            | {"write_s": round(write_s, 3), "plots_s": round(plots_s, 3), "total_s": timer.total()},
             "images_per_s_features": round(n_ok / max(timer.seconds["features_s"], 1e-9), 2),
             "images_per_s_per_core": round(n_ok / max(timer.seconds["features_s"], 1e-9) / cores, 2),
             "warnings": warnings,

@@ -74,15 +74,18 @@ def main(argv: list[str] | None = None) -> int:
     timer.end("fit_s")
 
     labels = np.array([files[i].parent.name for i in ok])
-    table = pa.table({
-        "path": [files[i].resolve().as_uri() for i in ok],
-        "features": _list_array(x.astype(np.float32)),
-        "pca": _list_array(pca.astype(np.float32)),
-        "label": labels,
-    })
+    table = pa.table(
+        {
+            "path": [files[i].resolve().as_uri() for i in ok],
+            "features": _list_array(x.astype(np.float32)),
+            "pca": _list_array(pca.astype(np.float32)),
+            "label": labels,
+        }
+    )
     args.output.mkdir(parents=True, exist_ok=True)
-    pq.write_to_dataset(table, args.output / "features", partition_cols=["label"],
-                        existing_data_behavior="delete_matching")
+    pq.write_to_dataset(
+        table, args.output / "features", partition_cols=["label"], existing_data_behavior="delete_matching"
+    )
     timer.end("write_s")
 
     rng = np.random.default_rng(args.seed)

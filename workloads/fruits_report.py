@@ -51,8 +51,9 @@ def _scatter(ax, xy: np.ndarray, labels: np.ndarray) -> None:
         ax.legend(fontsize=6, markerscale=2, loc="best")
 
 
-def write_plots(labels: np.ndarray, pca: np.ndarray, variance_ratio: np.ndarray, out_dir: Path,
-                tsne_sample: int, seed: int) -> dict[str, str]:
+def write_plots(
+    labels: np.ndarray, pca: np.ndarray, variance_ratio: np.ndarray, out_dir: Path, tsne_sample: int, seed: int
+) -> dict[str, str]:
     """pca_2d.png, tsne.png (of at most ``tsne_sample`` points) and explained_variance.png in ``out_dir``."""
     import matplotlib
 
@@ -74,8 +75,9 @@ def write_plots(labels: np.ndarray, pca: np.ndarray, variance_ratio: np.ndarray,
         rng = np.random.default_rng(seed)
         idx = rng.choice(len(pca), size=min(tsne_sample, len(pca)), replace=False)
         sub = pca[idx, : min(50, pca.shape[1])]
-        xy = TSNE(n_components=2, perplexity=min(30.0, (len(idx) - 1) / 3), init="pca", random_state=seed,
-                  n_jobs=1).fit_transform(sub)
+        xy = TSNE(
+            n_components=2, perplexity=min(30.0, (len(idx) - 1) / 3), init="pca", random_state=seed, n_jobs=1
+        ).fit_transform(sub)
         fig, ax = plt.subplots(figsize=(8, 6))
         _scatter(ax, xy, labels[idx])
         ax.set(title=f"t-SNE of {len(idx)} sampled images (first {sub.shape[1]} PCs)")
@@ -86,8 +88,12 @@ def write_plots(labels: np.ndarray, pca: np.ndarray, variance_ratio: np.ndarray,
     fig, ax = plt.subplots(figsize=(7, 4))
     ks = np.arange(1, len(variance_ratio) + 1)
     ax.plot(ks, np.cumsum(variance_ratio))
-    ax.set(title="Cumulative explained variance", xlabel="principal components", ylabel="explained variance",
-           ylim=(0, 1.01))
+    ax.set(
+        title="Cumulative explained variance",
+        xlabel="principal components",
+        ylabel="explained variance",
+        ylim=(0, 1.01),
+    )
     ax.grid(alpha=0.3)
     fig.savefig(out_dir / "explained_variance.png", dpi=110, bbox_inches="tight")
     written["explained_variance"] = "explained_variance.png"

@@ -37,8 +37,16 @@ def _decode(batches):
                 widths.append(None)
                 heights.append(None)
                 errors.append(f"{type(exc).__name__}: {exc}"[:200])
-        yield pd.DataFrame({"path": pdf["path"], "label": pdf["label"], "length": pdf["length"],
-                            "width": widths, "height": heights, "error": errors})
+        yield pd.DataFrame(
+            {
+                "path": pdf["path"],
+                "label": pdf["label"],
+                "length": pdf["length"],
+                "width": widths,
+                "height": heights,
+                "error": errors,
+            }
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,9 +63,13 @@ def main(argv: list[str] | None = None) -> int:
     decoded = images.mapInPandas(_decode, schema).cache()
     per_label = (
         decoded.groupBy("label")
-        .agg(F.count("*").alias("images"), F.sum(F.col("error").isNotNull().cast("int")).alias("failed"),
-             F.avg("width").alias("mean_width"), F.avg("height").alias("mean_height"),
-             F.sum("length").alias("bytes"))
+        .agg(
+            F.count("*").alias("images"),
+            F.sum(F.col("error").isNotNull().cast("int")).alias("failed"),
+            F.avg("width").alias("mean_width"),
+            F.avg("height").alias("mean_height"),
+            F.sum("length").alias("bytes"),
+        )
         .orderBy("label")
     )
     rows = per_label.collect()
@@ -71,8 +83,9 @@ def main(argv: list[str] | None = None) -> int:
         "labels": len(rows),
         "failed": sum(r["failed"] for r in rows),
         "bytes": sum(r["bytes"] for r in rows),
-        "largest_labels": [[r["label"], r["images"]]
-                           for r in sorted(rows, key=lambda r: (-r["images"], r["label"]))[:5]],
+        "largest_labels": [
+            [r["label"], r["images"]] for r in sorted(rows, key=lambda r: (-r["images"], r["label"]))[:5]
+        ],
         "seconds": round(time.time() - start, 2),
     }
     print(json.dumps(summary, sort_keys=True))

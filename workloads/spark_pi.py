@@ -26,8 +26,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     spark = SparkSession.builder.getOrCreate()
     per = args.samples // args.partitions
-    hits = spark.sparkContext.parallelize(range(args.partitions), args.partitions).map(
-        lambda seed: _inside(seed, per)).sum()
+    hits = (
+        spark.sparkContext.parallelize(range(args.partitions), args.partitions)
+        .map(lambda seed: _inside(seed, per))
+        .sum()
+    )
     total = per * args.partitions
     print(json.dumps({"pi": 4.0 * hits / total, "samples": total, "partitions": args.partitions}))
     spark.stop()

@@ -23,16 +23,20 @@ class Ec2Provider(TerraformedProvider):
         deadline = time.monotonic() + RUNNING_TIMEOUT_S
         with aws.aws_errors(self.spec.region):
             while True:
-                states = [inst["State"]["Name"]
-                          for res in ec2.describe_instances(InstanceIds=ids)["Reservations"]
-                          for inst in res["Instances"]]
+                states = [
+                    inst["State"]["Name"]
+                    for res in ec2.describe_instances(InstanceIds=ids)["Reservations"]
+                    for inst in res["Instances"]
+                ]
                 running = states.count("running")
                 report("waiting for instances to run", running, len(ids))
                 if running == len(ids):
                     break
                 if any(s in ("terminated", "shutting-down") for s in states):
-                    raise ClusterctlError("an instance terminated during start-up (spot reclaimed?); run "
-                                          "`clusterctl up` again or `clusterctl down`")
+                    raise ClusterctlError(
+                        "an instance terminated during start-up (spot reclaimed?); run "
+                        "`clusterctl up` again or `clusterctl down`"
+                    )
                 if time.monotonic() > deadline:
                     raise ClusterctlError(f"instances not running after {RUNNING_TIMEOUT_S:.0f}s; see the EC2 console")
                 time.sleep(5)
@@ -53,15 +57,21 @@ class Ec2Provider(TerraformedProvider):
                     tags = {t["Key"]: t["Value"] for t in inst.get("Tags", [])}
                     itype = types.get(inst["InstanceType"])
                     launched.append(inst["LaunchTime"])
-                    workers.append(WorkerInfo(
-                        id=inst["InstanceId"], host=f"{tags.get(aws.ROLE_TAG, '?')} {inst.get('PrivateIpAddress', '')}",
-                        cores=itype.vcpu if itype else 0, memory_mb=int(itype.memory_gib * 1024) if itype else 0,
-                        state=inst["State"]["Name"].upper().replace("RUNNING", "ALIVE"),
-                    ))
+                    workers.append(
+                        WorkerInfo(
+                            id=inst["InstanceId"],
+                            host=f"{tags.get(aws.ROLE_TAG, '?')} {inst.get('PrivateIpAddress', '')}",
+                            cores=itype.vcpu if itype else 0,
+                            memory_mb=int(itype.memory_gib * 1024) if itype else 0,
+                            state=inst["State"]["Name"].upper().replace("RUNNING", "ALIVE"),
+                        )
+                    )
         alive = sum(1 for w in workers if w.state == "ALIVE")
         master_ip = outputs.get("master_public_ip")
         return ClusterStatus(
-            self.spec.name, "ec2", "running" if alive == len(ids) else "degraded",
+            self.spec.name,
+            "ec2",
+            "running" if alive == len(ids) else "degraded",
             master_url=f"ssh://{master_ip}" if master_ip else None,
             web_ui=f"ssh -L 8080:localhost:8080 admin@{master_ip}" if master_ip else None,
             workers=tuple(sorted(workers, key=lambda w: w.host)),

@@ -38,15 +38,22 @@ class EmrProvider(TerraformedProvider):
             cluster = emr.describe_cluster(ClusterId=outputs["cluster_id"])["Cluster"]
             groups = emr.list_instance_groups(ClusterId=outputs["cluster_id"])["InstanceGroups"]
         workers = tuple(
-            WorkerInfo(g["Id"], f"{g['InstanceGroupType'].lower()} x{g.get('RunningInstanceCount', 0)}",
-                       0, 0, "ALIVE" if g["Status"]["State"] == "RUNNING" else g["Status"]["State"])
+            WorkerInfo(
+                g["Id"],
+                f"{g['InstanceGroupType'].lower()} x{g.get('RunningInstanceCount', 0)}",
+                0,
+                0,
+                "ALIVE" if g["Status"]["State"] == "RUNNING" else g["Status"]["State"],
+            )
             for g in groups
         )
         state = cluster["Status"]["State"]
         dns = cluster.get("MasterPublicDnsName")
         created = cluster["Status"].get("Timeline", {}).get("CreationDateTime")
         return ClusterStatus(
-            self.spec.name, "emr", "running" if state in emr_steps.READY_STATES else state.lower(),
+            self.spec.name,
+            "emr",
+            "running" if state in emr_steps.READY_STATES else state.lower(),
             master_url=f"emr://{outputs['cluster_id']}",
             web_ui=f"ssh -L 8088:localhost:8088 hadoop@{dns}" if dns else None,
             workers=workers,
@@ -73,8 +80,10 @@ class EmrProvider(TerraformedProvider):
             stdout = emr_steps.fetch_driver_stdout(s3, outputs["log_uri"], cluster_id, stderr) or ""
         (run_dir / "driver.log").write_text(stderr or f"(no step log in {outputs['log_uri']} yet)\n")
         (run_dir / "stdout.txt").write_text(stdout)
-        (run_dir / "step.json").write_text(json.dumps(
-            {"cluster_id": cluster_id, "step_id": step_id, "state": outcome.state, "reason": outcome.reason}) + "\n")
+        (run_dir / "step.json").write_text(
+            json.dumps({"cluster_id": cluster_id, "step_id": step_id, "state": outcome.state, "reason": outcome.reason})
+            + "\n"
+        )
         for line in stdout.splitlines():
             on_output(line)
         wall = (datetime.now(UTC) - start).total_seconds()

@@ -86,13 +86,23 @@ class LocalProvider:
 
     def _daemons(self) -> list[_Daemon]:
         master = _Daemon(
-            "master", MASTER_CLASS,
-            ("--host", "127.0.0.1", "--port", str(self.spec.local.master_port),
-             "--webui-port", str(self.spec.local.webui_port)),
+            "master",
+            MASTER_CLASS,
+            (
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.spec.local.master_port),
+                "--webui-port",
+                str(self.spec.local.webui_port),
+            ),
         )
         workers = [
-            _Daemon(f"worker-{i}", WORKER_CLASS, ("--host", "127.0.0.1", "--port", "0", "--webui-port", "0",
-                                                  self.master_url))
+            _Daemon(
+                f"worker-{i}",
+                WORKER_CLASS,
+                ("--host", "127.0.0.1", "--port", "0", "--webui-port", "0", self.master_url),
+            )
             for i in range(1, self.spec.node_groups.core.count + 1)
         ]
         return [master, *workers]
@@ -160,8 +170,10 @@ class LocalProvider:
             )
 
     def _check_ports(self) -> None:
-        for field, port in (("local.master_port", self.spec.local.master_port),
-                            ("local.webui_port", self.spec.local.webui_port)):
+        for field, port in (
+            ("local.master_port", self.spec.local.master_port),
+            ("local.webui_port", self.spec.local.webui_port),
+        ):
             if port_in_use(port):
                 pid = listener_pid(port)
                 who = f" by pid {pid}" if pid else ""
@@ -174,8 +186,12 @@ class LocalProvider:
         with log.open("ab") as out:
             proc = subprocess.Popen(
                 [str(self.runtime.spark_class), daemon.cls, *daemon.args],
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=self._env(), cwd=self.workdir.root, start_new_session=True,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=self._env(),
+                cwd=self.workdir.root,
+                start_new_session=True,
             )
         self._pid_file(daemon).write_text(f"{proc.pid}\n")
         return proc.pid
@@ -209,7 +225,8 @@ class LocalProvider:
             return ClusterStatus(self.spec.name, "local", "stopped", notes=notes)
         workers = tuple(
             WorkerInfo(w["id"], f"{w['host']}:{w['port']}", w["cores"], w["memory"], w["state"])
-            for w in state.get("workers", []) if w.get("state") == "ALIVE"
+            for w in state.get("workers", [])
+            if w.get("state") == "ALIVE"
         )
         apps = tuple(
             AppInfo(a["id"], a["name"], a["state"], a.get("cores", 0))
@@ -220,9 +237,15 @@ class LocalProvider:
         notes = () if healthy else (f"{len(workers)} of {expected} workers alive; run `clusterctl up` to restart them",)
         started = datetime.fromtimestamp(self._pid_file(daemons[0]).stat().st_mtime, UTC).isoformat(timespec="seconds")
         return ClusterStatus(
-            self.spec.name, "local", "running" if healthy else "degraded",
-            master_url=state.get("url", self.master_url), web_ui=self.web_ui,
-            workers=workers, apps=apps, notes=notes, started_at=started,
+            self.spec.name,
+            "local",
+            "running" if healthy else "degraded",
+            master_url=state.get("url", self.master_url),
+            web_ui=self.web_ui,
+            workers=workers,
+            apps=apps,
+            notes=notes,
+            started_at=started,
         )
 
     def submit(self, job: Job, report: Reporter, on_output: Reporter) -> RunResult:
@@ -232,8 +255,13 @@ class LocalProvider:
         run_id = f"{datetime.now(UTC).strftime('%Y%m%d-%H%M%S-%f')}-{job.name}"
         run_dir = self.workdir.sub("runs") / run_id
         run_dir.mkdir()
-        cmd = [str(self.runtime.spark_submit), "--properties-file", str(self.workdir.conf / "spark-defaults.conf"),
-               "--name", job.name]
+        cmd = [
+            str(self.runtime.spark_submit),
+            "--properties-file",
+            str(self.workdir.conf / "spark-defaults.conf"),
+            "--name",
+            job.name,
+        ]
         if job.py_files:
             cmd += ["--py-files", ",".join(str(p) for p in job.py_files)]
         # The driver runs in the caller's directory, so relative --input/--output mean what the user
@@ -248,8 +276,16 @@ class LocalProvider:
         start = time.monotonic()
         with stdout_path.open("w") as out, log_path.open("w") as log:
             # Its own process group, so an interrupted submit can stop the driver and the Python it forked.
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, text=True,
-                                    env=self._env(), cwd=Path.cwd(), start_new_session=True)
+            proc = subprocess.Popen(
+                cmd,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                env=self._env(),
+                cwd=Path.cwd(),
+                start_new_session=True,
+            )
             assert proc.stdout is not None
             try:
                 for line in proc.stdout:
@@ -289,11 +325,17 @@ class LocalProvider:
         """The processes ``up`` starts; the local provider costs nothing."""
         workers = self.spec.node_groups.core
         return PlanResult(
-            summary={"add": {"spark-master": 1, "spark-worker": workers.count}, "change": {}, "destroy": {},
-                     "warnings": []},
+            summary={
+                "add": {"spark-master": 1, "spark-worker": workers.count},
+                "change": {},
+                "destroy": {},
+                "warnings": [],
+            },
             hourly_usd=0.0,
-            nodes=[{"role": role, "instance_type": "local", "count": g.count, "usd_per_hour": 0.0}
-                   for role, g in self.spec.node_groups.items()],
+            nodes=[
+                {"role": role, "instance_type": "local", "count": g.count, "usd_per_hour": 0.0}
+                for role, g in self.spec.node_groups.items()
+            ],
         )
 
     def down(self, report: Reporter, delete_bucket: bool = False) -> DownResult:
@@ -318,8 +360,10 @@ class LocalProvider:
                 f"teardown incomplete: processes {leftovers} still running, ports {busy} still in use; "
                 "stop them by hand (kill PID) and run `clusterctl down` again"
             )
-        verified = (f"no process of {self.spec.name} left",
-                    f"ports {self.spec.local.master_port} and {self.spec.local.webui_port} free")
+        verified = (
+            f"no process of {self.spec.name} left",
+            f"ports {self.spec.local.master_port} and {self.spec.local.webui_port} free",
+        )
         return DownResult(tuple(stopped), verified)
 
 

@@ -39,8 +39,10 @@ class NodeCost:
 def node_costs(spec: ClusterSpec) -> list[NodeCost]:
     """On-demand $/h of each node group in the spec's region (spot is billed lower; this is the ceiling)."""
     types = load_catalog().types
-    return [NodeCost(role, g.instance_type, g.count, types[g.instance_type].price(spec.region))
-            for role, g in spec.node_groups.items()]
+    return [
+        NodeCost(role, g.instance_type, g.count, types[g.instance_type].price(spec.region))
+        for role, g in spec.node_groups.items()
+    ]
 
 
 def hourly_cost(spec: ClusterSpec) -> float | None:
@@ -88,8 +90,10 @@ class TerraformedProvider:
         return PlanResult(
             summary=summary.to_dict(),
             hourly_usd=hourly_cost(self.spec),
-            nodes=[{"role": c.role, "instance_type": c.instance_type, "count": c.count,
-                    "usd_per_hour": c.usd_per_hour} for c in costs],
+            nodes=[
+                {"role": c.role, "instance_type": c.instance_type, "count": c.count, "usd_per_hour": c.usd_per_hour}
+                for c in costs
+            ],
             ssh_cidrs=tfvars["ssh_cidrs"],
             plan_file=str(tf.dir / PLAN_FILE),
         )
@@ -118,8 +122,9 @@ class TerraformedProvider:
             targets = ["module.network", "module.cluster"] if keep_bucket else []
             report(f"terraform destroy ({len(resources)} resources in state)")
             self._tf_call(tf.destroy, targets)
-            stopped = [r for r in resources if ".data." not in f".{r}"
-                       and not (keep_bucket and r.startswith("module.storage"))]
+            stopped = [
+                r for r in resources if ".data." not in f".{r}" and not (keep_bucket and r.startswith("module.storage"))
+            ]
         report("checking AWS for resources still tagged with the cluster")
         leftovers = aws.find_cluster_resources(self.spec.region, self.spec.name)
         if leftovers:
@@ -128,8 +133,10 @@ class TerraformedProvider:
                 f"orphans still tagged {aws.CLUSTER_TAG}={self.spec.name}: {listed}; remove them with "
                 f"`clusterctl sweep --cluster {self.spec.name} --destroy` or in the AWS console"
             )
-        verified = [f"no instance, volume, security group, subnet, VPC or EMR cluster tagged "
-                    f"{aws.CLUSTER_TAG}={self.spec.name} in {self.spec.region}"]
+        verified = [
+            f"no instance, volume, security group, subnet, VPC or EMR cluster tagged "
+            f"{aws.CLUSTER_TAG}={self.spec.name} in {self.spec.region}"
+        ]
         if self.spec.storage.keep_on_down and not delete_bucket and self.spec.storage.create:
             verified.append("bucket kept (storage.keep_on_down); `clusterctl down --delete-bucket` removes it")
         return DownResult(tuple(stopped), tuple(verified))

@@ -34,9 +34,16 @@ SKIPS = REPO / "infra" / "checkov-skips.yaml"
 REGION = "eu-west-3"
 SSH_FROM = "203.0.113.7/32"
 # The provider mirror: CLUSTERCTL_TF_MIRROR, else where this workplace keeps it.
-MIRROR_CANDIDATES = [Path(p) for p in (os.environ.get(MIRROR_ENV, ""), "/opt/tf-plugins",
-                                       str(Path.home() / ".terraform.d" / "plugins"), "/usr/share/terraform/plugins")
-                     if p]
+MIRROR_CANDIDATES = [
+    Path(p)
+    for p in (
+        os.environ.get(MIRROR_ENV, ""),
+        "/opt/tf-plugins",
+        str(Path.home() / ".terraform.d" / "plugins"),
+        "/usr/share/terraform/plugins",
+    )
+    if p
+]
 
 
 def _has_aws_provider(root: Path) -> bool:
@@ -55,8 +62,10 @@ def terraform_bin() -> str:
 def mirror(terraform_bin) -> Path:
     found = next((p for p in MIRROR_CANDIDATES if _has_aws_provider(p)), None)
     if found is None:
-        pytest.skip(f"no local hashicorp/aws provider mirror (set {MIRROR_ENV}); looked in "
-                    + ", ".join(map(str, MIRROR_CANDIDATES)))
+        pytest.skip(
+            f"no local hashicorp/aws provider mirror (set {MIRROR_ENV}); looked in "
+            + ", ".join(map(str, MIRROR_CANDIDATES))
+        )
     return found
 
 
@@ -69,8 +78,9 @@ def checkov() -> Path:
     binary = venv / "bin" / "checkov"
     if not binary.exists():
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-        proc = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "checkov"], capture_output=True,
-                              text=True, check=False)
+        proc = subprocess.run(
+            [str(venv / "bin" / "pip"), "install", "-q", "checkov"], capture_output=True, text=True, check=False
+        )
         if proc.returncode != 0:
             pytest.skip(f"could not install checkov into {venv}: {proc.stderr.strip().splitlines()[-1:]}")
     return binary
@@ -116,8 +126,12 @@ def test_every_module_parses_and_is_documented():
 
 
 def test_modules_are_terraform_fmt_clean(terraform_bin):
-    proc = subprocess.run(["terraform", "fmt", "-check", "-recursive", "-diff", str(REPO / "infra")],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        ["terraform", "fmt", "-check", "-recursive", "-diff", str(REPO / "infra")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -161,13 +175,24 @@ def test_checkov_passes_rendered_configurations_with_only_the_documented_skips(c
         workdir = Workdir(tmp_path / example / "wd")
         render(spec, workdir)
         tf_dir = workdir.root / "terraform"
-        base = [str(checkov), "-d", str(tf_dir), "--framework", "terraform", "--skip-download", "--quiet",
-                "--compact", "-o", "json"]
+        base = [
+            str(checkov),
+            "-d",
+            str(tf_dir),
+            "--framework",
+            "terraform",
+            "--skip-download",
+            "--quiet",
+            "--compact",
+            "-o",
+            "json",
+        ]
         strict = _checkov_json(subprocess.run(base, capture_output=True, text=True, check=False))
         failing_without_skips |= {c["check_id"] for c in strict["results"]["failed_checks"]}
         assert strict["summary"]["resource_count"] > 20, "checkov did not follow the module calls"
-        allowed = _checkov_json(subprocess.run([*base, "--skip-check", ",".join(skip_ids)],
-                                               capture_output=True, text=True, check=False))
+        allowed = _checkov_json(
+            subprocess.run([*base, "--skip-check", ",".join(skip_ids)], capture_output=True, text=True, check=False)
+        )
         failed = [(c["check_id"], c["resource"]) for c in allowed["results"]["failed_checks"]]
         assert failed == [], f"{example}: checkov failures outside the skip list: {failed}"
         assert allowed["summary"]["passed"] > 80
@@ -198,14 +223,20 @@ def moto_env(mirror, tmp_path):
 
 
 def _moto_ami(url: str) -> str:
-    ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=url, aws_access_key_id="testing",
-                       aws_secret_access_key="testing")
+    ec2 = boto3.client(
+        "ec2", region_name=REGION, endpoint_url=url, aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
     return ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
 
 
 def _boto(service: str, env: dict):
-    return boto3.client(service, region_name=REGION, endpoint_url=env[aws.ENDPOINT_ENV],
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
+    return boto3.client(
+        service,
+        region_name=REGION,
+        endpoint_url=env[aws.ENDPOINT_ENV],
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
 
 
 def test_ec2_cluster_plan_apply_status_destroy_against_moto(moto_env, tmp_path):
@@ -224,9 +255,16 @@ def test_ec2_cluster_plan_apply_status_destroy_against_moto(moto_env, tmp_path):
     assert status["state"] == "running" and status["alive_workers"] == 6
 
     ec2 = _boto("ec2", moto_env)
-    instances = [i for r in ec2.describe_instances(Filters=[
-        {"Name": f"tag:{aws.CLUSTER_TAG}", "Values": ["itest"]},
-        {"Name": "instance-state-name", "Values": ["running"]}])["Reservations"] for i in r["Instances"]]
+    instances = [
+        i
+        for r in ec2.describe_instances(
+            Filters=[
+                {"Name": f"tag:{aws.CLUSTER_TAG}", "Values": ["itest"]},
+                {"Name": "instance-state-name", "Values": ["running"]},
+            ]
+        )["Reservations"]
+        for i in r["Instances"]
+    ]
     roles = sorted({t["Key"]: t["Value"] for t in i["Tags"]}[aws.ROLE_TAG] for i in instances)
     assert roles == ["core"] * 3 + ["master"] + ["task"] * 2
     for inst in instances:
@@ -268,8 +306,13 @@ def test_ec2_cluster_plan_apply_status_destroy_against_moto(moto_env, tmp_path):
     assert sum(".aws_instance." in r for r in down["stopped"]) == 6
     assert not [r for r in down["stopped"] if ".data." in r or r.startswith("data.")]
     assert any("no instance" in v for v in down["verified"])
-    left = [i["State"]["Name"] for r in ec2.describe_instances(Filters=[
-        {"Name": f"tag:{aws.CLUSTER_TAG}", "Values": ["itest"]}])["Reservations"] for i in r["Instances"]]
+    left = [
+        i["State"]["Name"]
+        for r in ec2.describe_instances(Filters=[{"Name": f"tag:{aws.CLUSTER_TAG}", "Values": ["itest"]}])[
+            "Reservations"
+        ]
+        for i in r["Instances"]
+    ]
     assert left and set(left) == {"terminated"}
     assert not ec2.describe_vpcs(Filters=[{"Name": f"tag:{aws.CLUSTER_TAG}", "Values": ["itest"]}])["Vpcs"]
     assert s3.head_bucket(Bucket=bucket), "the results bucket is kept by default"
@@ -319,16 +362,24 @@ def test_emr_cluster_plan_json(moto_env, tmp_path):
     # check the module's source for IMDSv2 and at-rest encryption instead.
     assert changes["module.cluster.aws_emr_security_configuration.this"]["after_unknown"]["configuration"] is True
     source = re.sub(r"\s+", " ", (MODULES / "emr-cluster" / "main.tf").read_text())
-    for setting in ("MinimumInstanceMetadataServiceVersion = 2", "EnableAtRestEncryption = true",
-                    "EnableEbsEncryption = true"):
+    for setting in (
+        "MinimumInstanceMetadataServiceVersion = 2",
+        "EnableAtRestEncryption = true",
+        "EnableEbsEncryption = true",
+    ):
         assert setting in source
 
 
 def test_missing_credentials_are_one_line_with_the_fix(moto_env, tmp_path):
     spec_path = _example("ec2", tmp_path, region=REGION)
     env = {k: v for k, v in moto_env.items() if not k.startswith("AWS_")}
-    env |= {"AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"), "AWS_CONFIG_FILE": str(tmp_path / "none"),
-            "AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_EC2_METADATA_DISABLED": "true"}
+    env |= {
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        "AWS_ACCESS_KEY_ID": "",
+        "AWS_SECRET_ACCESS_KEY": "",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
     proc = run_cli("plan", "-f", str(spec_path), cwd=tmp_path, env=env)
     assert proc.returncode == 1
     last = proc.stderr.strip().splitlines()[-1]

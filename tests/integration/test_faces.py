@@ -133,8 +133,7 @@ def test_average_matches_the_mean_of_the_embeddings(cluster, embedded):
 
 @pytest.fixture(scope="module")
 def classified(cluster, embedded):
-    proc = cluster.cli("submit", "faces-classify", "--min-images", str(PER_PERSON - 1),
-                       "--train-per-class", str(TRAIN))
+    proc = cluster.cli("submit", "faces-classify", "--min-images", str(PER_PERSON - 1), "--train-per-class", str(TRAIN))
     return _json_line(proc.stdout), cluster.root / "faces" / "classifier"
 
 
@@ -157,8 +156,11 @@ def test_classifier_is_well_above_chance(classified, people):
 def test_verify_on_pairs_of_these_people(cluster, embedded, people, tmp_path):
     n = PER_PERSON
     matched = [f"{p}\t{i}\t{j}" for p in people for i, j in ((1, 2), (3, 4), (5, n))]
-    mismatched = [f"{a}\t{shift + k}\t{people[(k + shift) % PEOPLE]}\t{n - shift}"
-                  for shift in (1, 2, 3) for k, a in enumerate(people)]
+    mismatched = [
+        f"{a}\t{shift + k}\t{people[(k + shift) % PEOPLE]}\t{n - shift}"
+        for shift in (1, 2, 3)
+        for k, a in enumerate(people)
+    ]
     per_fold = 6
     body = matched[:per_fold] + mismatched[:per_fold] + matched[per_fold:] + mismatched[per_fold:]
     (tmp_path / "pairs.txt").write_text(f"2\t{per_fold}\n" + "\n".join(body) + "\n")
@@ -207,8 +209,9 @@ def test_stream_classifies_new_snapshots_and_resumes(cluster, classified, people
 
 
 def test_bad_inputs_are_one_line_errors(cluster, tmp_path):
-    missing = cluster.cli("submit", "faces-embed", "--input", str(tmp_path / "nothing"), "--output",
-                          str(tmp_path / "o"), check=False)
+    missing = cluster.cli(
+        "submit", "faces-embed", "--input", str(tmp_path / "nothing"), "--output", str(tmp_path / "o"), check=False
+    )
     assert missing.returncode != 0 and "run `clusterctl submit faces-align` first" in missing.stderr
     facenet = cluster.cli("submit", "faces-embed", "--model", "facenet", "--output", str(tmp_path / "o"), check=False)
     assert facenet.returncode != 0 and "--weights is required for facenet" in facenet.stderr

@@ -18,8 +18,10 @@ from tests.support.local_cluster import started_cluster
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(shutil.which("java") is None and not os.environ.get("JAVA_HOME"), reason="needs Java 17+"),
-    pytest.mark.skipif(not (DATA / "fruits-360" / "Test").is_dir(),
-                       reason=f"real images not available: {DATA}/fruits-360/Test is missing"),
+    pytest.mark.skipif(
+        not (DATA / "fruits-360" / "Test").is_dir(),
+        reason=f"real images not available: {DATA}/fruits-360/Test is missing",
+    ),
 ]
 pytest.importorskip("torch", reason="the workloads extra (torch==2.13.0) is not installed")
 
@@ -71,8 +73,13 @@ def test_summary_counts_and_failures(fruits_run, fruits_input):
     assert all(c["images"] == PER_CLASS for c in summary["per_class"].values())
     assert summary["k"] == K and len(summary["explained_variance_curve"]) == K
     assert 0 < summary["explained_variance_curve"][0] < summary["explained_variance_at_k"] <= 1
-    assert summary["model"] == {"name": "efficientnet_lite0", "framework": "pytorch", "dim": 1280,
-                                "input_size": 224, "batch_size": 32}
+    assert summary["model"] == {
+        "name": "efficientnet_lite0",
+        "framework": "pytorch",
+        "dim": 1280,
+        "input_size": 224,
+        "batch_size": 32,
+    }
     assert set(summary["timings"]) >= {"session_s", "list_s", "features_s", "fit_s", "write_s", "plots_s"}
     assert summary["features_core_seconds"]["inference"] > 0 and summary["feature_tasks"] >= 1
     assert printed["images"] == summary["images"]
@@ -102,8 +109,11 @@ def test_parquet_has_features_pca_and_error_rows(fruits_run):
 def test_nearest_neighbour_in_pca_space_has_the_same_label(fruits_run):
     _, out = fruits_run
     table = ds.dataset(out / "features", format="parquet", partitioning="hive").to_table()
-    rows = [(lab, vec) for lab, vec in zip(table["label"].to_pylist(), table["pca"].to_pylist(), strict=True)
-            if vec is not None]
+    rows = [
+        (lab, vec)
+        for lab, vec in zip(table["label"].to_pylist(), table["pca"].to_pylist(), strict=True)
+        if vec is not None
+    ]
     labels = np.array([lab for lab, _ in rows])
     pts = np.array([vec for _, vec in rows], dtype=np.float64)
     dist = ((pts[:, None, :] - pts[None, :, :]) ** 2).sum(-1)
@@ -126,9 +136,23 @@ def test_plots_and_fitted_pipeline_are_saved(fruits_run):
 def test_spark_and_plain_baseline_agree(fruits_run, fruits_input, tmp_path):
     """Two implementations (pyspark.ml and numpy) of the same pipeline: same variance explained."""
     printed, _ = fruits_run
-    proc = subprocess.run([sys.executable, "-m", "workloads.fruits_plain", "--input", str(fruits_input),
-                           "--output", str(tmp_path / "plain"), "--k", str(K)],
-                          capture_output=True, text=True, check=False, timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "workloads.fruits_plain",
+            "--input",
+            str(fruits_input),
+            "--output",
+            str(tmp_path / "plain"),
+            "--k",
+            str(K),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr
     plain = json.loads(proc.stdout.splitlines()[-1])
     assert (plain["images"], plain["failed"]) == (printed["images"], printed["failed"])
@@ -137,15 +161,28 @@ def test_spark_and_plain_baseline_agree(fruits_run, fruits_input, tmp_path):
 
 def test_empty_input_and_missing_weights_are_clear_errors(cluster, tmp_path):
     (tmp_path / "empty" / "some class").mkdir(parents=True)
-    empty = cluster.cli("submit", "fruits", "--input", str(tmp_path / "empty"), "--output", str(tmp_path / "o"),
-                        check=False)
+    empty = cluster.cli(
+        "submit", "fruits", "--input", str(tmp_path / "empty"), "--output", str(tmp_path / "o"), check=False
+    )
     assert empty.returncode == 1 and "no files matching" in empty.stderr
     weights = tmp_path / "nowhere" / "mobilenet.h5"
-    missing = cluster.cli("submit", "fruits", "--input", str(tmp_path / "empty"), "--output", str(tmp_path / "o"),
-                          "--model", "mobilenet_v2", "--weights", str(weights), check=False)
+    missing = cluster.cli(
+        "submit",
+        "fruits",
+        "--input",
+        str(tmp_path / "empty"),
+        "--output",
+        str(tmp_path / "o"),
+        "--model",
+        "mobilenet_v2",
+        "--weights",
+        str(weights),
+        check=False,
+    )
     assert missing.returncode == 1 and f"weights file not found ({weights})" in missing.stderr
-    nowhere = cluster.cli("submit", "fruits", "--input", str(tmp_path / "nowhere"), "--output", str(tmp_path / "o"),
-                          check=False)
+    nowhere = cluster.cli(
+        "submit", "fruits", "--input", str(tmp_path / "nowhere"), "--output", str(tmp_path / "o"), check=False
+    )
     assert nowhere.returncode == 1
     assert f"fruits_features: --input {tmp_path / 'nowhere'}: [PATH_NOT_FOUND]" in nowhere.stderr
     assert not (tmp_path / "o").exists()

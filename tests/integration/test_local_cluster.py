@@ -146,8 +146,10 @@ def test_census_on_real_fruits(cluster, shared_data, tmp_path):
 
 def test_failing_job_reports_driver_log(cluster, tmp_path):
     job = tmp_path / "boom.py"
-    job.write_text("from pyspark.sql import SparkSession\nSparkSession.builder.getOrCreate()\n"
-                   "raise SystemExit('kaboom: bad input')\n")
+    job.write_text(
+        "from pyspark.sql import SparkSession\nSparkSession.builder.getOrCreate()\n"
+        "raise SystemExit('kaboom: bad input')\n"
+    )
     proc = cluster.cli("submit", str(job), check=False)
     assert proc.returncode == 1
     assert "job boom failed" in proc.stderr and "driver log" in proc.stderr
@@ -246,8 +248,13 @@ def test_demo_runs_end_to_end_and_cleans_up(tmp_path):
 
 def test_sigterm_mid_job_stops_the_driver_and_the_cluster(tmp_path):
     make_images(tmp_path / "imgs")
-    proc = subprocess.Popen([sys.executable, "-m", "clusterctl", "demo", "--data", str(tmp_path / "imgs")],
-                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "clusterctl", "demo", "--data", str(tmp_path / "imgs")],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     workdir = tmp_path / ".clusterctl" / "demo"
     try:
         deadline = time.monotonic() + 180

@@ -30,8 +30,12 @@ REGION = "eu-west-3"
 
 @pytest.fixture
 def moto_aws(monkeypatch):
-    for var, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION}.items():
+    for var, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
         monkeypatch.setenv(var, value)
     monkeypatch.delenv(aws.ENDPOINT_ENV, raising=False)
     with mock_aws():
@@ -41,9 +45,18 @@ def moto_aws(monkeypatch):
 def _instances(name: str, ttl: str, count: int = 2) -> list[str]:
     ec2 = boto3.client("ec2", region_name=REGION)
     image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-    resp = ec2.run_instances(ImageId=image, MinCount=count, MaxCount=count, InstanceType="m5.xlarge",
-                             TagSpecifications=[{"ResourceType": "instance", "Tags": [
-                                 {"Key": aws.CLUSTER_TAG, "Value": name}, {"Key": aws.TTL_TAG, "Value": ttl}]}])
+    resp = ec2.run_instances(
+        ImageId=image,
+        MinCount=count,
+        MaxCount=count,
+        InstanceType="m5.xlarge",
+        TagSpecifications=[
+            {
+                "ResourceType": "instance",
+                "Tags": [{"Key": aws.CLUSTER_TAG, "Value": name}, {"Key": aws.TTL_TAG, "Value": ttl}],
+            }
+        ],
+    )
     return [i["InstanceId"] for i in resp["Instances"]]
 
 
@@ -78,8 +91,10 @@ def test_aws_errors_context_translates_client_errors():
 
 
 def test_terraform_first_error_is_one_line():
-    stderr = ("╷\n│ Error: creating EC2 Instance: operation error EC2: RunInstances, api error VcpuLimitExceeded: "
-              "You have requested more vCPU capacity\n│ \n│   with module.cluster.aws_instance.core[0],\n╵\n")
+    stderr = (
+        "╷\n│ Error: creating EC2 Instance: operation error EC2: RunInstances, api error VcpuLimitExceeded: "
+        "You have requested more vCPU capacity\n│ \n│   with module.cluster.aws_instance.core[0],\n╵\n"
+    )
     line = _first_error(stderr)
     assert line.startswith("Error: creating EC2 Instance") and "VcpuLimitExceeded" in line and "\n" not in line
 
@@ -96,13 +111,15 @@ def test_find_resources_and_sweep_honours_ttl(moto_aws, monkeypatch, tmp_path):
     listed = sweep(REGION, None, destroy=False, report=lambda *a: None)
     assert list(listed["clusters"]) == ["old"]
     ec2 = boto3.client("ec2", region_name=REGION)
-    assert {i["State"]["Name"] for r in ec2.describe_instances(InstanceIds=expired)["Reservations"]
-            for i in r["Instances"]} == {"running"}  # listing changed nothing
+    assert {
+        i["State"]["Name"] for r in ec2.describe_instances(InstanceIds=expired)["Reservations"] for i in r["Instances"]
+    } == {"running"}  # listing changed nothing
 
     done = sweep(REGION, None, destroy=True, report=lambda *a: None)
     assert done["clusters"]["old"]["action"].startswith("terminated")
-    states = {i["InstanceId"]: i["State"]["Name"] for r in ec2.describe_instances()["Reservations"]
-              for i in r["Instances"]}
+    states = {
+        i["InstanceId"]: i["State"]["Name"] for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]
+    }
     assert all(states[i] in ("shutting-down", "terminated") for i in expired)
     assert all(states[i] == "running" for i in fresh)
     assert aws.find_cluster_resources(REGION, "old") == []
@@ -126,9 +143,16 @@ def test_orphan_check_finds_leftover_instance(moto_aws, tmp_path):
 def _emr_cluster(name: str = "emrc") -> str:
     emr = boto3.client("emr", region_name=REGION)
     return emr.run_job_flow(
-        Name=name, ReleaseLabel="emr-7.13.0", JobFlowRole="EMR_EC2_DefaultRole", ServiceRole="EMR_DefaultRole",
-        Instances={"MasterInstanceType": "m5.xlarge", "SlaveInstanceType": "m5.xlarge", "InstanceCount": 3,
-                   "KeepJobFlowAliveWhenNoSteps": True},
+        Name=name,
+        ReleaseLabel="emr-7.13.0",
+        JobFlowRole="EMR_EC2_DefaultRole",
+        ServiceRole="EMR_DefaultRole",
+        Instances={
+            "MasterInstanceType": "m5.xlarge",
+            "SlaveInstanceType": "m5.xlarge",
+            "InstanceCount": 3,
+            "KeepJobFlowAliveWhenNoSteps": True,
+        },
         Tags=[{"Key": aws.CLUSTER_TAG, "Value": name}, {"Key": aws.TTL_TAG, "Value": _iso(-2)}],
     )["JobFlowId"]
 
@@ -150,9 +174,18 @@ def test_emr_step_submit_poll_and_logs(moto_aws, tmp_path):
     assert uploaded == zipped.read_bytes()
     step_id = emr_steps.add_step(emr, cluster_id, job, main_uri, py_files)
     step = emr.describe_step(ClusterId=cluster_id, StepId=step_id)["Step"]
-    assert step["Config"]["Args"] == ["spark-submit", "--deploy-mode", "cluster", "--name", "census", "--py-files",
-                                      "s3://bkt/clusterctl/emrc/jobs/run1/workloads.zip", main_uri, "--input",
-                                      "s3://bkt/in/"]
+    assert step["Config"]["Args"] == [
+        "spark-submit",
+        "--deploy-mode",
+        "cluster",
+        "--name",
+        "census",
+        "--py-files",
+        "s3://bkt/clusterctl/emrc/jobs/run1/workloads.zip",
+        main_uri,
+        "--input",
+        "s3://bkt/in/",
+    ]
     assert step["ActionOnFailure"] == "CONTINUE"
 
     backend_step = emr_backends[DEFAULT_ACCOUNT_ID][REGION].clusters[cluster_id].steps[0]
@@ -164,26 +197,43 @@ def test_emr_step_submit_poll_and_logs(moto_aws, tmp_path):
             backend_step.state = "FAILED"
 
     seen = []
-    outcome = emr_steps.wait_step(emr, cluster_id, step_id, lambda m, *a: seen.append(m), poll_s=1,
-                                  sleep=finish_after_two)
+    outcome = emr_steps.wait_step(
+        emr, cluster_id, step_id, lambda m, *a: seen.append(m), poll_s=1, sleep=finish_after_two
+    )
     assert outcome.state == "FAILED" and len(polls) == 2 and f"step {step_id}: RUNNING" in seen
 
     log_uri = "s3://bkt/clusterctl/emrc/logs/emr/"
     assert emr_steps.fetch_step_log(s3, log_uri, cluster_id, step_id) is None
     stderr = "INFO Client: Submitted application application_1700000000000_0007\nTraceback: boom\n"
-    s3.put_object(Bucket="bkt", Key=f"clusterctl/emrc/logs/emr/{cluster_id}/steps/{step_id}/stderr.gz",
-                  Body=gzip.compress(stderr.encode()))
+    s3.put_object(
+        Bucket="bkt",
+        Key=f"clusterctl/emrc/logs/emr/{cluster_id}/steps/{step_id}/stderr.gz",
+        Body=gzip.compress(stderr.encode()),
+    )
     assert emr_steps.fetch_step_log(s3, log_uri, cluster_id, step_id) == stderr
     container = f"clusterctl/emrc/logs/emr/{cluster_id}/containers/application_1700000000000_0007"
-    s3.put_object(Bucket="bkt", Key=f"{container}/container_1700000000000_0007_01_000001/stdout.gz",
-                  Body=gzip.compress(b'{"images": 3}\n'))
-    s3.put_object(Bucket="bkt", Key=f"{container}/container_1700000000000_0007_01_000002/stdout.gz",
-                  Body=gzip.compress(b"executor noise\n"))
+    s3.put_object(
+        Bucket="bkt",
+        Key=f"{container}/container_1700000000000_0007_01_000001/stdout.gz",
+        Body=gzip.compress(b'{"images": 3}\n'),
+    )
+    s3.put_object(
+        Bucket="bkt",
+        Key=f"{container}/container_1700000000000_0007_01_000002/stdout.gz",
+        Body=gzip.compress(b"executor noise\n"),
+    )
     assert emr_steps.fetch_driver_stdout(s3, log_uri, cluster_id, stderr) == '{"images": 3}\n'
 
-    timed_out = emr.add_job_flow_steps(JobFlowId=cluster_id, Steps=[{
-        "Name": "slow", "ActionOnFailure": "CONTINUE",
-        "HadoopJarStep": {"Jar": "command-runner.jar", "Args": ["true"]}}])["StepIds"][0]
+    timed_out = emr.add_job_flow_steps(
+        JobFlowId=cluster_id,
+        Steps=[
+            {
+                "Name": "slow",
+                "ActionOnFailure": "CONTINUE",
+                "HadoopJarStep": {"Jar": "command-runner.jar", "Args": ["true"]},
+            }
+        ],
+    )["StepIds"][0]
     expected = r"still (PENDING|RUNNING) after 0s; cancel it with `aws emr cancel-steps"
     with pytest.raises(ClusterctlError, match=expected):
         emr_steps.wait_step(emr, cluster_id, timed_out, lambda *a: None, timeout_s=0, sleep=lambda s: None)
@@ -207,18 +257,33 @@ def test_sweep_terminates_expired_emr_cluster(moto_aws, monkeypatch, tmp_path):
 
 
 def test_plan_summary_counts_and_flags_risks():
-    plan = {"resource_changes": [
-        {"address": "module.cluster.aws_instance.core[0]", "type": "aws_instance",
-         "change": {"actions": ["create"], "after": {"metadata_options": [{"http_tokens": "optional"}],
-                                                      "root_block_device": [{"encrypted": False}]}}},
-        {"address": "module.cluster.aws_instance.core[1]", "type": "aws_instance",
-         "change": {"actions": ["create"], "after": {"metadata_options": [{"http_tokens": "required"}]}}},
-        {"address": "module.network.aws_vpc_security_group_ingress_rule.ssh[0]",
-         "type": "aws_vpc_security_group_ingress_rule",
-         "change": {"actions": ["create"], "after": {"cidr_ipv4": "0.0.0.0/0", "from_port": 22}}},
-        {"address": "aws_s3_bucket.b", "type": "aws_s3_bucket", "change": {"actions": ["update"], "after": {}}},
-        {"address": "aws_vpc.v", "type": "aws_vpc", "change": {"actions": ["delete", "create"], "after": {}}},
-    ]}
+    plan = {
+        "resource_changes": [
+            {
+                "address": "module.cluster.aws_instance.core[0]",
+                "type": "aws_instance",
+                "change": {
+                    "actions": ["create"],
+                    "after": {
+                        "metadata_options": [{"http_tokens": "optional"}],
+                        "root_block_device": [{"encrypted": False}],
+                    },
+                },
+            },
+            {
+                "address": "module.cluster.aws_instance.core[1]",
+                "type": "aws_instance",
+                "change": {"actions": ["create"], "after": {"metadata_options": [{"http_tokens": "required"}]}},
+            },
+            {
+                "address": "module.network.aws_vpc_security_group_ingress_rule.ssh[0]",
+                "type": "aws_vpc_security_group_ingress_rule",
+                "change": {"actions": ["create"], "after": {"cidr_ipv4": "0.0.0.0/0", "from_port": 22}},
+            },
+            {"address": "aws_s3_bucket.b", "type": "aws_s3_bucket", "change": {"actions": ["update"], "after": {}}},
+            {"address": "aws_vpc.v", "type": "aws_vpc", "change": {"actions": ["delete", "create"], "after": {}}},
+        ]
+    }
     summary = summarize_plan(plan)
     assert summary.add == {"aws_instance": 2, "aws_vpc_security_group_ingress_rule": 1, "aws_vpc": 1}
     assert summary.change == {"aws_s3_bucket": 1} and summary.destroy == {"aws_vpc": 1}
@@ -230,8 +295,9 @@ def test_plan_summary_counts_and_flags_risks():
 
 def test_cost_report(tmp_path):
     spec = parse_spec(aws_spec(core="m5.2xlarge", count=3, master="m5.xlarge", region="us-east-1"))
-    (tmp_path / "fruits.json").write_text(json.dumps({"date": "2026-11-25T00:00:00+00:00",
-                                                      "summary": {"images_per_s_per_core": 20.0}}))
+    (tmp_path / "fruits.json").write_text(
+        json.dumps({"date": "2026-11-25T00:00:00+00:00", "summary": {"images_per_s_per_core": 20.0}})
+    )
     (tmp_path / "older.json").write_text(json.dumps({"date": "2025-01-01", "summary": {"images_per_s_per_core": 1}}))
     started = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
     status = ClusterStatus("tc", "ec2", "running", started_at=started.isoformat())

@@ -26,13 +26,33 @@ def test_the_same_build_twice_gives_the_same_vectors(shared_data, tmp_path):
 
 
 def test_a_bad_interpreter_is_a_one_line_error(shared_data, tmp_path):
-    missing = run_cli("bench", "dlib", "--python", str(tmp_path / "nope"), "--lfw", str(shared_data / "lfw"),
-                      "--out", str(tmp_path / "out"), cwd=tmp_path)
+    missing = run_cli(
+        "bench",
+        "dlib",
+        "--python",
+        str(tmp_path / "nope"),
+        "--lfw",
+        str(shared_data / "lfw"),
+        "--out",
+        str(tmp_path / "out"),
+        cwd=tmp_path,
+    )
     assert missing.returncode == 2 and f"--python {tmp_path / 'nope'}: no such interpreter" in missing.stderr
     no_dlib = tmp_path / "python-without-clusterctl"
     no_dlib.write_text("#!/bin/sh\nexec /usr/bin/env -i /bin/sh -c 'echo No module named dlib >&2; exit 1'\n")
     no_dlib.chmod(0o755)
-    failed = run_cli("bench", "dlib", "--python", str(no_dlib), "--lfw", str(shared_data / "lfw"), "--images", "10",
-                     "--out", str(tmp_path / "out"), cwd=tmp_path)
+    failed = run_cli(
+        "bench",
+        "dlib",
+        "--python",
+        str(no_dlib),
+        "--lfw",
+        str(shared_data / "lfw"),
+        "--images",
+        "10",
+        "--out",
+        str(tmp_path / "out"),
+        cwd=tmp_path,
+    )
     assert failed.returncode != 0 and "the probe failed: No module named dlib" in failed.stderr
     assert not (tmp_path / "out" / "dlib_builds.json").exists()

@@ -11,15 +11,36 @@ from tests.conftest import aws_spec, local_spec
 # Amazon EMR Release Guide, "Task configuration": default yarn.nodemanager.resource.memory-mb
 # (kept here independently of catalog/instances.yaml, so an edit to the catalog is caught).
 EMR_NM_MEMORY_MB = {
-    "m4.large": 6144, "m4.xlarge": 12288, "m4.2xlarge": 24576, "m4.4xlarge": 57344,
-    "m4.10xlarge": 155648, "m4.16xlarge": 253952,
-    "m5.large": 6144, "m5.xlarge": 12288, "m5.2xlarge": 24576, "m5.4xlarge": 57344,
-    "m5.8xlarge": 122880, "m5.12xlarge": 188416, "m5.16xlarge": 253952, "m5.24xlarge": 385024,
+    "m4.large": 6144,
+    "m4.xlarge": 12288,
+    "m4.2xlarge": 24576,
+    "m4.4xlarge": 57344,
+    "m4.10xlarge": 155648,
+    "m4.16xlarge": 253952,
+    "m5.large": 6144,
+    "m5.xlarge": 12288,
+    "m5.2xlarge": 24576,
+    "m5.4xlarge": 57344,
+    "m5.8xlarge": 122880,
+    "m5.12xlarge": 188416,
+    "m5.16xlarge": 253952,
+    "m5.24xlarge": 385024,
 }
 VCPU = {
-    "m4.large": 2, "m4.xlarge": 4, "m4.2xlarge": 8, "m4.4xlarge": 16, "m4.10xlarge": 40, "m4.16xlarge": 64,
-    "m5.large": 2, "m5.xlarge": 4, "m5.2xlarge": 8, "m5.4xlarge": 16, "m5.8xlarge": 32, "m5.12xlarge": 48,
-    "m5.16xlarge": 64, "m5.24xlarge": 96,
+    "m4.large": 2,
+    "m4.xlarge": 4,
+    "m4.2xlarge": 8,
+    "m4.4xlarge": 16,
+    "m4.10xlarge": 40,
+    "m4.16xlarge": 64,
+    "m5.large": 2,
+    "m5.xlarge": 4,
+    "m5.2xlarge": 8,
+    "m5.4xlarge": 16,
+    "m5.8xlarge": 32,
+    "m5.12xlarge": 48,
+    "m5.16xlarge": 64,
+    "m5.24xlarge": 96,
 }
 
 

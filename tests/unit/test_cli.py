@@ -31,7 +31,8 @@ def test_usage_errors_exit_2(tmp_path):
 def test_aws_up_without_public_key_fails_before_any_aws_call(tmp_path):
     (tmp_path / "cluster.yaml").write_text(
         "name: aws1\nprovider: ec2\nnode_groups:\n  master: {instance_type: m5.xlarge}\n"
-        "  core: {instance_type: m5.xlarge}\nnetwork: {ssh_public_key: ./missing.pub}\n")
+        "  core: {instance_type: m5.xlarge}\nnetwork: {ssh_public_key: ./missing.pub}\n"
+    )
     # An endpoint nothing listens on: any AWS call would fail with a different message.
     proc = run_cli("up", cwd=tmp_path, env={"CLUSTERCTL_AWS_ENDPOINT": "http://127.0.0.1:1"})
     assert proc.returncode == 1, proc.stderr

@@ -28,8 +28,8 @@ def test_crop_is_square_around_the_box_with_the_margin():
     x1, y1, x2, y2 = a.crop_box
     assert (x2 - x1, y2 - y1) == pytest.approx((60 * 160 / side, 100 * 160 / side))
     assert ((x1 + x2) / 2, (y1 + y2) / 2) == pytest.approx((80, 80))
-    inside = a.crop[int(y1) + 3:int(y2) - 3, int(x1) + 3:int(x2) - 3]
-    assert inside.min() > 200 and a.crop[:, :int(x1) - 3].max() < 50
+    inside = a.crop[int(y1) + 3 : int(y2) - 3, int(x1) + 3 : int(x2) - 3]
+    assert inside.min() > 200 and a.crop[:, : int(x1) - 3].max() < 50
 
 
 def test_crop_outside_the_image_is_black():
@@ -163,8 +163,14 @@ def test_identify_applies_both_gates():
     means = np.array([[0.0, 0.0], [1.0, 0.0]])
     x = np.array([[0.1, 0.0], [0.9, 0.0], [0.0, 0.45], [0.1, 0.0]])
     proba = [[0.9, 0.1], [0.2, 0.8], [0.7, 0.3], [0.55, 0.45]]
-    saved = {"classifier": _Fixed(proba), "labels": ["ann", "bob"], "dim": 2, "means": means,
-             "unknown_threshold": 0.6, "unknown_distance": 0.3}
+    saved = {
+        "classifier": _Fixed(proba),
+        "labels": ["ann", "bob"],
+        "dim": 2,
+        "means": means,
+        "unknown_threshold": 0.6,
+        "unknown_distance": 0.3,
+    }
     who = identify(saved, x)
     assert list(who.best) == ["ann", "bob", "ann", "ann"]
     assert who.distance == pytest.approx([0.1, 0.1, 0.45, 0.1])
@@ -198,10 +204,16 @@ def test_open_set_reports_both_gates_and_each_alone():
     assert (r["threshold"], r["distance"], r["unknown_faces"]) == (0.6, 0.5, 2)
     assert r["known_accepted_rate"] == pytest.approx(1 / 3, abs=1e-5) and r["accuracy_of_accepted"] == 1.0
     assert r["unknown_rejected_rate"] == 1.0
-    assert r["probability_only"] == {"known_accepted_rate": pytest.approx(2 / 3, abs=1e-5),
-                                     "accuracy_of_accepted": 1.0, "unknown_rejected_rate": 0.5}
-    assert r["distance_only"] == {"known_accepted_rate": pytest.approx(2 / 3, abs=1e-5),
-                                  "accuracy_of_accepted": 0.5, "unknown_rejected_rate": 0.5}
+    assert r["probability_only"] == {
+        "known_accepted_rate": pytest.approx(2 / 3, abs=1e-5),
+        "accuracy_of_accepted": 1.0,
+        "unknown_rejected_rate": 0.5,
+    }
+    assert r["distance_only"] == {
+        "known_accepted_rate": pytest.approx(2 / 3, abs=1e-5),
+        "accuracy_of_accepted": 0.5,
+        "unknown_rejected_rate": 0.5,
+    }
 
 
 def test_train_split_first_by_path_or_seeded():
@@ -220,8 +232,9 @@ def test_jitters_are_checked_before_any_executor():
     args = argparse.Namespace(model="facenet", jitters=3, weights=None, weights_sha256=None)
     ref, error = model_ref(None, args)  # fails before it would touch Spark
     assert ref is None and error.startswith("--jitters 3:") and "facenet does not support" in error
-    ref, error = model_ref(None, argparse.Namespace(model="dlib_resnet", jitters=-1, weights=None,
-                                                     weights_sha256=None))
+    ref, error = model_ref(None, argparse.Namespace(model="dlib_resnet", jitters=-1, weights=None, weights_sha256=None))
     assert ref is None and error.startswith("--jitters -1: must be >= 0")
-    assert model_ref(None, argparse.Namespace(model="dlib_resnet", jitters=5, weights=None, weights_sha256=None)) \
-        == (ModelRef("dlib_resnet", None, 5), None)
+    assert model_ref(None, argparse.Namespace(model="dlib_resnet", jitters=5, weights=None, weights_sha256=None)) == (
+        ModelRef("dlib_resnet", None, 5),
+        None,
+    )

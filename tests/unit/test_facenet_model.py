@@ -35,8 +35,22 @@ def _upstream_source() -> Path:
         return Path(os.environ["FACENET_PYTORCH_SRC"])
     src = UPSTREAM_CACHE / UPSTREAM_MODULE
     if not src.is_file():
-        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(UPSTREAM_CACHE),
-                        "facenet-pytorch==2.6.0"], check=False, capture_output=True, timeout=300)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "-q",
+                "--no-deps",
+                "-d",
+                str(UPSTREAM_CACHE),
+                "facenet-pytorch==2.6.0",
+            ],
+            check=False,
+            capture_output=True,
+            timeout=300,
+        )
         for wheel in UPSTREAM_CACHE.glob("facenet_pytorch-2.6.0-*.whl"):
             with zipfile.ZipFile(wheel) as zf:
                 zf.extract(UPSTREAM_MODULE, UPSTREAM_CACHE)
@@ -129,10 +143,18 @@ def test_port_matches_upstream_source(saved_model, images, monkeypatch):
     """Upstream's own module (source file imported alone, its download/requests imports stubbed) vs the port."""
     upstream_src = _upstream_source()
     if not upstream_src.is_file():
-        pytest.skip(f"facenet-pytorch 2.6.0 could not be fetched with pip into {UPSTREAM_CACHE} "
-                    "(or set FACENET_PYTORCH_SRC to its inception_resnet_v1.py)")
-    for name in ("requests", "requests.adapters", "facenet_pytorch", "facenet_pytorch.models",
-                 "facenet_pytorch.models.utils", "facenet_pytorch.models.utils.download"):
+        pytest.skip(
+            f"facenet-pytorch 2.6.0 could not be fetched with pip into {UPSTREAM_CACHE} "
+            "(or set FACENET_PYTORCH_SRC to its inception_resnet_v1.py)"
+        )
+    for name in (
+        "requests",
+        "requests.adapters",
+        "facenet_pytorch",
+        "facenet_pytorch.models",
+        "facenet_pytorch.models.utils",
+        "facenet_pytorch.models.utils.download",
+    ):
         stub = types.ModuleType(name)
         stub.__path__ = []
         monkeypatch.setitem(sys.modules, name, stub)
@@ -160,25 +182,35 @@ def test_a_file_that_is_not_inception_resnet_v1_is_refused(saved_model, tmp_path
         load(str(linear), 1)
     msg = str(err.value)
     assert "\n" not in msg
-    assert msg == (f"{linear} is not an InceptionResnetV1 (facenet-pytorch) state_dict: {UPSTREAM_ENTRIES} missing "
-                   "keys (conv2d_1a.conv.weight, conv2d_1a.bn.weight, conv2d_1a.bn.bias, ...), 2 unexpected, "
-                   "0 of the wrong shape")
+    assert msg == (
+        f"{linear} is not an InceptionResnetV1 (facenet-pytorch) state_dict: {UPSTREAM_ENTRIES} missing "
+        "keys (conv2d_1a.conv.weight, conv2d_1a.bn.weight, conv2d_1a.bn.bias, ...), 2 unexpected, "
+        "0 of the wrong shape"
+    )
 
     state = saved_model[0].state_dict()
     del state["repeat_2.3.conv2d.bias"]
     state["last_linear.weight"] = torch.zeros(DIM, 1000)
     broken = tmp_path / "broken.pt"
     torch.save(state, broken)
-    with pytest.raises(ValueError, match=r"broken\.pt is not an InceptionResnetV1 \(facenet-pytorch\) state_dict: "
-                                         r"1 missing keys \(repeat_2\.3\.conv2d\.bias\), 0 unexpected, "
-                                         r"1 of the wrong shape$"):
+    with pytest.raises(
+        ValueError,
+        match=r"broken\.pt is not an InceptionResnetV1 \(facenet-pytorch\) state_dict: "
+        r"1 missing keys \(repeat_2\.3\.conv2d\.bias\), 0 unexpected, "
+        r"1 of the wrong shape$",
+    ):
         load(str(broken), 1)
 
 
 def test_wrong_input_shape_or_dtype_is_refused(saved_model, images):
     embed = load(str(saved_model[1]), 1)
-    for bad in (images[0], images.transpose(0, 3, 1, 2), np.zeros((2, 160, 160, 4), np.uint8),
-                np.zeros((1, 128, 128, 3), np.uint8), images.astype(np.float32)):
+    for bad in (
+        images[0],
+        images.transpose(0, 3, 1, 2),
+        np.zeros((2, 160, 160, 4), np.uint8),
+        np.zeros((1, 128, 128, 3), np.uint8),
+        images.astype(np.float32),
+    ):
         with pytest.raises(ValueError, match=r"expected a uint8 RGB batch of shape \(N, 160, 160, 3\), got "):
             embed(bad)
 

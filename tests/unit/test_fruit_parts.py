@@ -28,7 +28,10 @@ def _jpeg(color: tuple[int, int, int], size: tuple[int, int] = (100, 100)) -> by
 
 def test_backends_declare_their_shapes():
     assert {name: (b.input_size, b.dim) for name, b in BACKENDS.items()} == {
-        "efficientnet_lite0": (224, 1280), "mobilenet_v2": (224, 1280), "vgg16": (224, 4096)}
+        "efficientnet_lite0": (224, 1280),
+        "mobilenet_v2": (224, 1280),
+        "vgg16": (224, 4096),
+    }
     with pytest.raises(ValueError, match="unknown backend; choose one of efficientnet_lite0, mobilenet_v2, vgg16"):
         get_backend("resnet50")
 
@@ -135,9 +138,24 @@ def test_plain_baseline_end_to_end(tmp_path):
         for i in range(4):
             (src / c / f"{i}.jpg").write_bytes(_jpeg(tuple(min(255, v + 8 * i) for v in color)))
     (src / "red" / "bad.jpg").write_bytes(b"nope")
-    proc = subprocess.run([sys.executable, "-m", "workloads.fruits_plain", "--input", str(src),
-                           "--output", str(tmp_path / "out"), "--k", "50"],
-                          cwd=tmp_path, capture_output=True, text=True, check=False, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "workloads.fruits_plain",
+            "--input",
+            str(src),
+            "--output",
+            str(tmp_path / "out"),
+            "--k",
+            "50",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout.splitlines()[-1])
     assert (summary["files"], summary["images"], summary["failed"], summary["classes"], summary["k"]) == (9, 8, 1, 2, 8)
@@ -151,8 +169,9 @@ def test_keras_backends_load_the_given_weights_file(name, dim, tmp_path):
     since ImageNet files cannot be downloaded here) and output the documented feature layer."""
     tf = pytest.importorskip("tensorflow", reason="the keras extra (tensorflow-cpu) is not installed")
     if name == "mobilenet_v2":
-        reference = tf.keras.applications.MobileNetV2(include_top=False, pooling="avg", weights=None,
-                                                      input_shape=(224, 224, 3))
+        reference = tf.keras.applications.MobileNetV2(
+            include_top=False, pooling="avg", weights=None, input_shape=(224, 224, 3)
+        )
         preprocess = tf.keras.applications.mobilenet_v2.preprocess_input
     else:
         full = tf.keras.applications.VGG16(include_top=True, weights=None)

@@ -182,7 +182,10 @@ def test_hadoop_and_spark_accept_rendered_config(tmp_path, data):
     render(parse_spec(data), wd)
     proc = subprocess.run(
         [sys.executable, str(CONF_CHECK), str(wd.conf), "--spark-defaults", str(wd.conf / "spark-defaults.conf")],
-        capture_output=True, text=True, timeout=300, check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     report = json.loads(proc.stdout)
     assert proc.returncode == 0 and report["ok"], report["errors"]
@@ -194,7 +197,8 @@ def test_hadoop_and_spark_accept_rendered_config(tmp_path, data):
     assert checks and all(c["severity"] == "ok" for c in checks), checks
     yarn = xml_props(wd.conf / "yarn-site.xml")
     assert report["resolved"]["yarn.nodemanager.resource.memory-mb"]["typed"] == int(
-        yarn["yarn.nodemanager.resource.memory-mb"])
+        yarn["yarn.nodemanager.resource.memory-mb"]
+    )
 
 
 def test_emr_bootstrap_installs_the_workload_packages_with_cpu_torch(tmp_path):

@@ -39,8 +39,10 @@ def test_provider_defaults_to_local_and_network_to_callers_ip():
     [
         (lambda d: d.update(colour="blue"), "colour: unknown key"),
         (lambda d: d.update(nodegroups={}), "nodegroups: unknown key; did you mean 'node_groups'?"),
-        (lambda d: d["node_groups"]["core"].update(cont=3),
-         "node_groups.core.cont: unknown key; did you mean 'count'?"),
+        (
+            lambda d: d["node_groups"]["core"].update(cont=3),
+            "node_groups.core.cont: unknown key; did you mean 'count'?",
+        ),
         (lambda d: d.update(network={"ssh_cidr": []}), "network.ssh_cidr: unknown key; did you mean 'ssh_cidrs'?"),
     ],
 )
@@ -83,7 +85,8 @@ def test_world_ssh_needs_explicit_opt_in():
 @pytest.mark.parametrize("count", [0, -1])
 def test_counts_below_one(count):
     assert f"node_groups.core.count: input should be greater than or equal to 1 (got {count})" in _err(
-        aws_spec(count=count))
+        aws_spec(count=count)
+    )
 
 
 def test_master_count_must_be_one():
@@ -120,7 +123,8 @@ def test_emr_release_rules():
 
 def test_local_and_aws_node_rules():
     assert "node_groups.master.instance_type: provider local takes 'local'" in _err(
-        local_spec() | {"node_groups": aws_spec()["node_groups"]})
+        local_spec() | {"node_groups": aws_spec()["node_groups"]}
+    )
     no_cores = local_spec()
     del no_cores["node_groups"]["core"]["cores"]
     assert "node_groups.core: instance_type local needs cores and memory_gib" in _err(no_cores)
@@ -140,8 +144,10 @@ def test_local_and_aws_node_rules():
         ({"storage": {"bucket": "Bad_Bucket"}}, "storage.bucket: 'Bad_Bucket' is not a valid S3 bucket name"),
         ({"storage": {"prefix": "/abs"}}, "storage.prefix: '/abs': a key prefix has no leading '/'"),
         ({"tags": {"aws:owner": "x"}}, "tags: tag key 'aws:owner'"),
-        ({"overrides": {"spark": {"executor.cores": 2}}},
-         "overrides.spark: key 'executor.cores' must start with 'spark.'"),
+        (
+            {"overrides": {"spark": {"executor.cores": 2}}},
+            "overrides.spark: key 'executor.cores' must start with 'spark.'",
+        ),
         ({"overrides": {"yarn": {"spark.x": 1}}}, "overrides.yarn: key 'spark.x' must start with 'yarn.'"),
         ({"idle_timeout_minutes": -5}, "idle_timeout_minutes: input should be greater than or equal to 0"),
         ({"provider": "gcp"}, "provider: input should be 'local', 'ec2' or 'emr' (got 'gcp')"),
@@ -153,7 +159,8 @@ def test_other_fields(extra, expected):
 
 def test_local_ports_must_differ():
     assert "local: master_port and webui_port must differ" in _err(
-        local_spec(local={"master_port": 9000, "webui_port": 9000}))
+        local_spec(local={"master_port": 9000, "webui_port": 9000})
+    )
 
 
 def test_yaml_problems(tmp_path):
