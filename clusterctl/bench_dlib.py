@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from clusterctl.bench import PLAIN_PROCESS_ENV, machine_info, write_results
-from clusterctl.datasets import class_images, seeded_images
+from clusterctl.bench.common import PLAIN_PROCESS_ENV, machine_info, write_results
+from clusterctl.data.subset import class_images, seeded_images
 from clusterctl.errors import ClusterctlError, SpecError
 from clusterctl.progress import Reporter
 

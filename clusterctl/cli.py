@@ -17,7 +17,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn
 from rich.table import Table
 
 from clusterctl import __version__
-from clusterctl.datasets import DEFAULT_DATA, DEFAULT_LFW, DEFAULT_LFW_META
+from clusterctl.data.subset import DEFAULT_DATA, DEFAULT_LFW, DEFAULT_LFW_META
 from clusterctl.errors import ClusterctlError, SpecError
 from clusterctl.progress import Reporter
 
@@ -77,16 +77,16 @@ def _progress(quiet: bool = False) -> Iterator[Reporter]:
 
 
 def _load(spec_path: Path):
-    from clusterctl.spec import load_spec
-    from clusterctl.state import Workdir
+    from clusterctl.config.spec import load_spec
+    from clusterctl.workdir import Workdir
 
     spec = load_spec(spec_path)
     return spec, Workdir.for_cluster(spec.name)
 
 
 def _provider(spec_path: Path):
+    from clusterctl.config.render import render
     from clusterctl.providers import get_provider
-    from clusterctl.render import render
 
     spec, workdir = _load(spec_path)
     render(spec, workdir)
@@ -128,8 +128,8 @@ def init(provider: str, name: str, workers: int, output: Path, force: bool) -> N
       clusterctl init --local --workers 2          # cluster.yaml for this machine
       clusterctl init --provider emr -o emr.yaml
     """
-    from clusterctl.render import example_spec
-    from clusterctl.spec import load_spec
+    from clusterctl.config.render import example_spec
+    from clusterctl.config.spec import load_spec
 
     if output.exists() and not force:
         raise SpecError(f"{output} exists; pass --force to overwrite or -o to write elsewhere")
@@ -156,7 +156,7 @@ def render(spec_path: Path, as_json: bool) -> None:
     Example:
       clusterctl render -f cluster.yaml && cat .clusterctl/demo/conf/yarn-site.xml
     """
-    from clusterctl.render import render as do_render
+    from clusterctl.config.render import render as do_render
 
     spec, workdir = _load(spec_path)
     result = do_render(spec, workdir)
@@ -179,7 +179,7 @@ def explain(spec_path: Path, as_json: bool, only_file: str | None) -> None:
     Example:
       clusterctl explain -f cluster.yaml --file spark-defaults.conf
     """
-    from clusterctl.render import render_files
+    from clusterctl.config.render import render_files
 
     spec, workdir = _load(spec_path)
     sizing, settings, _ = render_files(spec, workdir)
@@ -467,7 +467,7 @@ def sweep(region: str, only: str | None, destroy: bool, yes: bool, as_json: bool
       clusterctl sweep --region eu-west-3                  # what expired
       clusterctl sweep --region eu-west-3 --destroy --yes  # remove it
     """
-    from clusterctl.sweep import sweep as do_sweep
+    from clusterctl.providers.aws.sweep import sweep as do_sweep
 
     if destroy and not yes and not click.confirm("terminate the expired clusters listed?", err=True):
         raise click.exceptions.Abort()
@@ -511,7 +511,7 @@ def demo(data: Path | None, output: Path | None, workers: int, keep: bool, as_js
       clusterctl demo --data ../shared/data/fruits-360/Test
     """
     from clusterctl.demo import run_demo
-    from clusterctl.state import clusters_home
+    from clusterctl.workdir import clusters_home
 
     with _progress() as report:
         outcome = run_demo(
@@ -564,7 +564,7 @@ def bench_startup(repeats: int, workers: int, out_dir: Path, as_json: bool) -> N
     Example:
       clusterctl bench startup --repeats 3
     """
-    from clusterctl.bench import run_startup_bench
+    from clusterctl.bench.startup import run_startup_bench
 
     with _progress() as report:
         result = run_startup_bench(repeats, workers, out_dir, report)
@@ -602,7 +602,7 @@ def bench_fruits(data: Path, repeats: int, workers: int, k: int, skip_full: bool
     Example:
       clusterctl bench fruits --data ../shared/data/fruits-360/Test --repeats 3
     """
-    from clusterctl.bench_fruits import run_fruits_bench
+    from clusterctl.bench.fruits import run_fruits_bench
 
     with _progress() as report:
         result = run_fruits_bench(data, out_dir, repeats, workers, not skip_full, k, report)
@@ -685,7 +685,7 @@ def bench_faces(
       /opt/dlib-blas/bin/python -m clusterctl bench faces --jitters 5 --name faces_blas_jitter5
       clusterctl bench faces --model facenet --weights 20180402-114759-vggface2.pt --name faces_facenet
     """
-    from clusterctl.bench_faces import run_faces_bench
+    from clusterctl.bench.faces import run_faces_bench
 
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
         raise SpecError(f"--name {name!r}: use letters, digits, '.', '_' or '-' (it names the result files)")

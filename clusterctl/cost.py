@@ -5,10 +5,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from clusterctl.config.sizing import compute_sizing
+from clusterctl.config.spec import ClusterSpec
+from clusterctl.providers.aws.terraformed import hourly_cost
 from clusterctl.providers.base import ClusterStatus
-from clusterctl.providers.terraformed import hourly_cost
-from clusterctl.sizing import compute_sizing
-from clusterctl.spec import ClusterSpec
 
 
 def latest_throughput(bench_dir: Path) -> tuple[float, str] | None:

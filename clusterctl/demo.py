@@ -5,26 +5,18 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from clusterctl.datasets import class_images, make_subset
+from clusterctl.config.render import render
+from clusterctl.config.spec import parse_spec
+from clusterctl.data.subset import class_images, make_subset
 from clusterctl.errors import ClusterctlError
 from clusterctl.jobs import resolve_job
 from clusterctl.progress import Reporter
-from clusterctl.providers.local import LocalProvider
-from clusterctl.render import render
-from clusterctl.spec import parse_spec
-from clusterctl.state import Workdir, clusters_home
+from clusterctl.providers.local.processes import free_port
+from clusterctl.providers.local.provider import LocalProvider
+from clusterctl.workdir import Workdir, clusters_home
 
 DEMO_WORKLOAD = "fruits"
 DEMO_SUBSET = {"classes": 32, "per_class": 10, "seed": 1}  # seed 001's 320-image shape
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def demo_spec(workers: int, name: str = "demo") -> dict[str, Any]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from clusterctl.demo import free_port  # noqa: F401  (re-exported for the tests)
+from clusterctl.providers.local.processes import free_port  # noqa: F401  (re-exported for the tests)
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("CLUSTERCTL_SHARED", REPO.parent / "shared"))

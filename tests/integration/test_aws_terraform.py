@@ -19,11 +19,11 @@ import hcl2
 import pytest
 import yaml
 
-from clusterctl import aws
-from clusterctl.render import render
-from clusterctl.spec import load_spec, parse_spec
-from clusterctl.state import Workdir
-from clusterctl.terraform import MIRROR_ENV, Terraform, TerraformError
+from clusterctl.config.render import render
+from clusterctl.config.spec import load_spec, parse_spec
+from clusterctl.providers.aws import client as aws
+from clusterctl.providers.aws.terraform import MIRROR_ENV, Terraform, TerraformError
+from clusterctl.workdir import Workdir
 from tests.conftest import REPO, run_cli
 from tests.support.moto_endpoint import moto_endpoint
 

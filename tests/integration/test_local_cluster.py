@@ -14,7 +14,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from clusterctl.processes import find_processes, is_alive, port_in_use
+from clusterctl.providers.local.processes import find_processes, is_alive, port_in_use
 from tests.conftest import free_port, local_spec, run_cli
 from tests.support.local_cluster import started_cluster
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from clusterctl.processes import find_processes
+from clusterctl.providers.local.processes import find_processes
 from tests.conftest import free_port, local_spec, run_cli
 
 

@@ -16,13 +16,14 @@ from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.emr.models import emr_backends
 
-from clusterctl import aws, emr_steps
+from clusterctl.config.spec import parse_spec
 from clusterctl.cost import cost_report
 from clusterctl.errors import ClusterctlError
+from clusterctl.providers.aws import client as aws
+from clusterctl.providers.aws import emr_steps
+from clusterctl.providers.aws.sweep import sweep
+from clusterctl.providers.aws.terraform import _first_error, summarize_plan
 from clusterctl.providers.base import ClusterStatus, Job
-from clusterctl.spec import parse_spec
-from clusterctl.sweep import sweep
-from clusterctl.terraform import _first_error, summarize_plan
 from tests.conftest import aws_spec, run_cli
 
 REGION = "eu-west-3"
@@ -126,8 +127,8 @@ def test_find_resources_and_sweep_honours_ttl(moto_aws, monkeypatch, tmp_path):
 
 
 def test_orphan_check_finds_leftover_instance(moto_aws, tmp_path):
-    from clusterctl.providers.ec2 import Ec2Provider
-    from clusterctl.state import Workdir
+    from clusterctl.providers.aws.ec2 import Ec2Provider
+    from clusterctl.workdir import Workdir
 
     leftover = _instances("orphaned", _iso(+1), count=1)[0]
     spec = parse_spec(aws_spec() | {"name": "orphaned"})

@@ -2,10 +2,10 @@
 
 import pytest
 
-from clusterctl.catalog import load_catalog
+from clusterctl.config.catalog import load_catalog
+from clusterctl.config.sizing import compute_sizing, executor_cores_for, split_container
+from clusterctl.config.spec import parse_spec
 from clusterctl.errors import SpecError
-from clusterctl.sizing import compute_sizing, executor_cores_for, split_container
-from clusterctl.spec import parse_spec
 from tests.conftest import aws_spec, local_spec
 
 # Amazon EMR Release Guide, "Task configuration": default yarn.nodemanager.resource.memory-mb

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from clusterctl.datasets import class_images, make_subset
+from clusterctl.data.subset import class_images, make_subset
 from clusterctl.errors import SpecError
 from workloads.backends import BACKENDS, WeightsNotFound, get_backend
 from workloads.features import decode, featurize

@@ -9,10 +9,10 @@ import xml.etree.ElementTree as ET
 import pytest
 import yaml
 
-from clusterctl.render import render, render_files
-from clusterctl.spec import parse_spec
-from clusterctl.state import Workdir
-from clusterctl.tfroot import bootstrap_script
+from clusterctl.config.render import render, render_files
+from clusterctl.config.spec import parse_spec
+from clusterctl.providers.aws.root_module import bootstrap_script
+from clusterctl.workdir import Workdir
 from tests.conftest import CONF_CHECK, aws_spec, local_spec, run_cli
 
 SITE_FILES = ("core-site.xml", "hdfs-site.xml", "yarn-site.xml", "mapred-site.xml")

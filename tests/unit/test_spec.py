@@ -5,8 +5,8 @@ import copy
 import pytest
 import yaml
 
+from clusterctl.config.spec import load_spec, parse_spec
 from clusterctl.errors import SpecError
-from clusterctl.spec import load_spec, parse_spec
 from tests.conftest import aws_spec, local_spec, run_cli
 
 

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import jinja2
 
+from clusterctl.config.properties import Setting, build_settings, worker_hosts
+from clusterctl.config.sizing import Sizing, compute_sizing
+from clusterctl.config.spec import ClusterSpec, spec_to_yaml
+from clusterctl.providers.aws.root_module import TF_DIR, copy_modules, root_module_json
 from clusterctl.resources import templates_dir
-from clusterctl.settings import Setting, build_settings, worker_hosts
-from clusterctl.sizing import Sizing, compute_sizing
-from clusterctl.spec import ClusterSpec, spec_to_yaml
-from clusterctl.state import Workdir
-from clusterctl.tfroot import TF_DIR, copy_modules, root_module_json
+from clusterctl.workdir import Workdir
 
 
 def _env() -> jinja2.Environment:

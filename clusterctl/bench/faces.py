@@ -19,13 +19,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from clusterctl.bench import bench_cluster, machine_info, measured, submit_workload, write_results
-from clusterctl.datasets import class_images, seeded_images
+from clusterctl.bench.common import bench_cluster, machine_info, measured, submit_workload, write_results
+from clusterctl.data.subset import class_images, seeded_images
 from clusterctl.errors import ClusterctlError, SpecError
 from clusterctl.jobs import resolve_job
 from clusterctl.progress import Reporter, silent
-from clusterctl.providers.local import LocalProvider
-from clusterctl.state import Workdir
+from clusterctl.providers.local.provider import LocalProvider
+from clusterctl.workdir import Workdir
 from workloads.face_embed import get_embedder
 
 TARGETS = {

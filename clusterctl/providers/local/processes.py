@@ -110,3 +110,12 @@ def listener_pid(port: int) -> int | None:
                     if link.startswith("socket:[") and link[8:-1] in inodes:
                         return int(proc.name)
     return None
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

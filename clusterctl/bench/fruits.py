@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from clusterctl.bench import (
+from clusterctl.bench.common import (
     PLAIN_PROCESS_ENV,
     bench_cluster,
     last_json,
@@ -24,11 +24,11 @@ from clusterctl.bench import (
     submit_workload,
     write_results,
 )
-from clusterctl.datasets import class_images, make_subset
+from clusterctl.data.subset import class_images, make_subset
 from clusterctl.errors import ClusterctlError
 from clusterctl.progress import Reporter
-from clusterctl.providers.local import LocalProvider
-from clusterctl.state import Workdir
+from clusterctl.providers.local.provider import LocalProvider
+from clusterctl.workdir import Workdir
 
 SUBSET = {"classes": 32, "per_class": 10, "seed": 1}
 # The same heap-only malloc and single BLAS/OpenMP thread the executors get (clusterctl/settings.py).

@@ -10,9 +10,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from clusterctl.catalog import load_catalog
-from clusterctl.sizing import MIN_ALLOCATION_MB, NodeShape, Sizing
-from clusterctl.spec import LOCAL_TYPE, ClusterSpec
+from clusterctl.config.catalog import load_catalog
+from clusterctl.config.sizing import MIN_ALLOCATION_MB, NodeShape, Sizing
+from clusterctl.config.spec import LOCAL_TYPE, ClusterSpec
 
 # Client JVMs (drivers, the spark-class launcher) and the small daemons start about twice as fast
 # with the C1 compiler only; their work is short or light, so C2's peak speed is not missed.

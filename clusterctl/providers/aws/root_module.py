@@ -14,11 +14,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from clusterctl import aws
+from clusterctl.config.properties import OVERRIDE_SECTIONS, Setting
+from clusterctl.config.spec import ClusterSpec
 from clusterctl.errors import ClusterctlError
+from clusterctl.providers.aws import client as aws
 from clusterctl.resources import infra_dir
-from clusterctl.settings import OVERRIDE_SECTIONS, Setting
-from clusterctl.spec import ClusterSpec
 
 TF_DIR = "terraform"
 # Keys EMR sets itself (hosts, paths, master); clusterctl only sends sizing and overrides.

@@ -3,11 +3,12 @@
 import json
 from datetime import UTC, datetime
 
-from clusterctl import aws, emr_steps
 from clusterctl.errors import ClusterctlError
 from clusterctl.progress import Reporter
+from clusterctl.providers.aws import client as aws
+from clusterctl.providers.aws import emr_steps
+from clusterctl.providers.aws.terraformed import TerraformedProvider
 from clusterctl.providers.base import ClusterStatus, Job, LogFile, RunResult, WorkerInfo
-from clusterctl.providers.terraformed import TerraformedProvider
 
 STEP_LOG_WAIT_S = 420.0  # EMR pushes step logs to S3 about every five minutes
 

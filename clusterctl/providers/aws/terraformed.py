@@ -8,15 +8,15 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from clusterctl import aws
-from clusterctl.catalog import load_catalog
+from clusterctl.config.catalog import load_catalog
+from clusterctl.config.spec import ClusterSpec
 from clusterctl.errors import ClusterctlError
 from clusterctl.progress import Reporter
+from clusterctl.providers.aws import client as aws
+from clusterctl.providers.aws.root_module import TF_DIR, runtime_vars
+from clusterctl.providers.aws.terraform import Terraform, TerraformError, summarize_plan
 from clusterctl.providers.base import DownResult, PlanResult
-from clusterctl.spec import ClusterSpec
-from clusterctl.state import Workdir
-from clusterctl.terraform import Terraform, TerraformError, summarize_plan
-from clusterctl.tfroot import TF_DIR, runtime_vars
+from clusterctl.workdir import Workdir
 
 PLAN_FILE = "tfplan"
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from clusterctl.catalog import AWS_REGIONS, load_catalog
+from clusterctl.config.catalog import AWS_REGIONS, load_catalog
 from clusterctl.errors import SpecError
 
 Provider = Literal["local", "ec2", "emr"]

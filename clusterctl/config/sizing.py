@@ -19,9 +19,9 @@ Rules (each value carries its rule so ``clusterctl explain`` can print it):
 
 from dataclasses import dataclass
 
-from clusterctl.catalog import load_catalog
+from clusterctl.config.catalog import load_catalog
+from clusterctl.config.spec import LOCAL_TYPE, ClusterSpec, NodeGroup
 from clusterctl.errors import SpecError
-from clusterctl.spec import LOCAL_TYPE, ClusterSpec, NodeGroup
 
 MIN_ALLOCATION_MB = 32  # EMR's yarn.scheduler.minimum-allocation-mb
 MAX_EXECUTOR_CORES = 5

@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from clusterctl.config.spec import ClusterSpec
 from clusterctl.errors import ClusterctlError
-from clusterctl.javaenv import Runtime, find_runtime
-from clusterctl.processes import find_processes, listener_pid, owned_pid, port_in_use, stop_group
 from clusterctl.progress import Reporter
 from clusterctl.providers.base import (
     AppInfo,
@@ -31,8 +30,9 @@ from clusterctl.providers.base import (
     RunResult,
     WorkerInfo,
 )
-from clusterctl.spec import ClusterSpec
-from clusterctl.state import Workdir
+from clusterctl.providers.local.javaenv import Runtime, find_runtime
+from clusterctl.providers.local.processes import find_processes, listener_pid, owned_pid, port_in_use, stop_group
+from clusterctl.workdir import Workdir
 
 MASTER_CLASS = "org.apache.spark.deploy.master.Master"
 WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"

@@ -3,12 +3,12 @@
 from collections import defaultdict
 from typing import Any
 
-from clusterctl import aws
+from clusterctl.config.spec import load_spec
 from clusterctl.progress import Reporter
 from clusterctl.providers import get_provider
-from clusterctl.spec import load_spec
-from clusterctl.state import Workdir
-from clusterctl.tfroot import TF_DIR
+from clusterctl.providers.aws import client as aws
+from clusterctl.providers.aws.root_module import TF_DIR
+from clusterctl.workdir import Workdir
 
 
 def sweep(region: str, only: str | None, destroy: bool, report: Reporter) -> dict[str, Any]:

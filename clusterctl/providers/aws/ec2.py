@@ -2,12 +2,12 @@
 
 import time
 
-from clusterctl import aws
-from clusterctl.catalog import load_catalog
+from clusterctl.config.catalog import load_catalog
 from clusterctl.errors import ClusterctlError
 from clusterctl.progress import Reporter
+from clusterctl.providers.aws import client as aws
+from clusterctl.providers.aws.terraformed import TerraformedProvider
 from clusterctl.providers.base import ClusterStatus, Job, LogFile, RunResult, WorkerInfo
-from clusterctl.providers.terraformed import TerraformedProvider
 
 RUNNING_TIMEOUT_S = 900.0
 

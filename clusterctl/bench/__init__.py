@@ -1,0 +1,1 @@
+"""Reproducible benchmarks: each writes JSON + markdown under benchmarks/; common holds the shared pieces."""

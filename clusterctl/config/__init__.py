@@ -1,0 +1,1 @@
+"""The cluster spec and everything computed from it: validation, catalog, sizing, properties, rendering."""
