@@ -1,5 +1,6 @@
 """The ``clusterctl`` command line: parse, call the library, print. No logic lives here."""
 
+import inspect
 import json
 import re
 import signal
@@ -20,6 +21,8 @@ from clusterctl import __version__
 from clusterctl.data.subset import DEFAULT_DATA, DEFAULT_LFW, DEFAULT_LFW_META
 from clusterctl.errors import ClusterctlError, SpecError
 from clusterctl.progress import Reporter
+from clusterctl.providers import PROVIDERS
+from workloads.jobs import JOBS
 
 err = Console(stderr=True)
 out = Console()
@@ -76,21 +79,30 @@ def _progress(quiet: bool = False) -> Iterator[Reporter]:
         yield report
 
 
-def _load(spec_path: Path):
-    from clusterctl.config.spec import load_spec
-    from clusterctl.workdir import Workdir
+def _with_job_list(command: click.Command) -> click.Command:
+    """Append the bundled jobs, from the one registry in ``workloads.jobs``, to a command's help."""
+    listing = "\n".join(f"  {name:<15} {entry.summary}" for name, entry in sorted(JOBS.items()))
+    command.help = f"{inspect.cleandoc(command.help or '')}\n\n\b\n{listing}"
+    return command
 
-    spec = load_spec(spec_path)
-    return spec, Workdir.for_cluster(spec.name)
+
+def _print_bench(result: dict[str, Any], as_json: bool) -> None:
+    """A benchmark's JSON document, or the markdown it wrote."""
+    if as_json:
+        _emit_json(result)
+    else:
+        out.print(Path(result["markdown"]).read_text(), highlight=False, markup=False)
 
 
-def _provider(spec_path: Path):
-    from clusterctl.config.render import render
-    from clusterctl.providers import get_provider
+WORKERS_OPTION = click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 8))
+OUT_DIR_OPTION = click.option(
+    "--out", "out_dir", type=click.Path(path_type=Path), default=Path("benchmarks"), show_default=True
+)
 
-    spec, workdir = _load(spec_path)
-    render(spec, workdir)
-    return spec, workdir, get_provider(spec, workdir)
+
+def _note(note: str | None) -> None:
+    if note:
+        err.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -111,7 +123,7 @@ def cli() -> None:
 @click.option(
     "--provider",
     "provider",
-    type=click.Choice(["local", "ec2", "emr"]),
+    type=click.Choice(list(PROVIDERS)),
     default="local",
     show_default=True,
     help="Where the cluster runs.",
@@ -130,17 +142,11 @@ def init(provider: str, name: str, workers: int, output: Path, force: bool) -> N
     """
     from clusterctl.config.render import example_spec
     from clusterctl.config.spec import load_spec
+    from clusterctl.providers import provider_class
 
     if output.exists() and not force:
         raise SpecError(f"{output} exists; pass --force to overwrite or -o to write elsewhere")
-    spark = "4.0.1"
-    if provider == "local":
-        try:
-            import pyspark
-
-            spark = pyspark.__version__
-        except ImportError:
-            pass
+    spark = provider_class(provider).default_spark_version()
     output.write_text(example_spec(name, provider, spark, workers))
     load_spec(output)  # what init writes must validate
     err.print(f"wrote {output} (provider {provider}); next: clusterctl explain -f {output}")
@@ -156,13 +162,12 @@ def render(spec_path: Path, as_json: bool) -> None:
     Example:
       clusterctl render -f cluster.yaml && cat .clusterctl/demo/conf/yarn-site.xml
     """
-    from clusterctl.config.render import render as do_render
+    from clusterctl.clusters import for_change
 
-    spec, workdir = _load(spec_path)
-    result = do_render(spec, workdir)
+    opened, result = for_change(spec_path)
     files = [str(p) for p in result.files]
     if as_json:
-        _emit_json({"cluster": spec.name, "workdir": str(workdir.root), "files": files})
+        _emit_json({"cluster": opened.spec.name, "workdir": str(opened.workdir.root), "files": files})
         return
     for path in files:
         out.print(path, highlight=False)
@@ -179,10 +184,12 @@ def explain(spec_path: Path, as_json: bool, only_file: str | None) -> None:
     Example:
       clusterctl explain -f cluster.yaml --file spark-defaults.conf
     """
+    from clusterctl.clusters import open_cluster
     from clusterctl.config.render import render_files
 
-    spec, workdir = _load(spec_path)
-    sizing, settings, _ = render_files(spec, workdir)
+    opened = open_cluster(spec_path)
+    spec = opened.spec
+    sizing, settings, _ = render_files(opened.provider)
     if only_file and only_file not in settings:
         raise SpecError(f"--file {only_file}: not a rendered file; use one of {', '.join(settings)}")
     chosen = {k: v for k, v in settings.items() if only_file in (None, k)}
@@ -257,9 +264,12 @@ def plan(spec_path: Path, as_json: bool) -> None:
     Example:
       clusterctl plan -f emr.yaml --json | jq .hourly_usd
     """
-    spec, _, provider = _provider(spec_path)
+    from clusterctl.clusters import for_change
+
+    opened, _ = for_change(spec_path)
+    spec = opened.spec
     with _progress() as report:
-        result = provider.plan(report)
+        result = opened.provider.plan(report)
     if as_json:
         _emit_json(result.to_dict() | {"cluster": spec.name, "provider": spec.provider})
         return
@@ -295,9 +305,11 @@ def up(spec_path: Path, as_json: bool) -> None:
     Example:
       clusterctl up -f cluster.yaml && clusterctl status
     """
-    _, _, provider = _provider(spec_path)
+    from clusterctl.clusters import for_change
+
+    opened, _ = for_change(spec_path)
     with _progress() as report:
-        status = provider.up(report)
+        status = opened.provider.up(report)
     _print_status(status, as_json)
 
 
@@ -311,10 +323,14 @@ def status(spec_path: Path, as_json: bool) -> None:
     Example:
       clusterctl status --json | jq .alive_workers
     """
-    _, _, provider = _provider(spec_path)
-    _print_status(provider.status(), as_json)
+    from clusterctl.clusters import as_rendered
+
+    opened = as_rendered(spec_path)
+    _note(opened.note)
+    _print_status(opened.provider.status(), as_json)
 
 
+@_with_job_list
 @cli.command(context_settings={"ignore_unknown_options": True})
 @SPEC_OPTION
 @JSON_OPTION
@@ -332,13 +348,15 @@ def submit(spec_path: Path, as_json: bool, target: str, args: tuple[str, ...]) -
       clusterctl submit faces-embed          # reads faces-align's default output
       clusterctl submit ./my_job.py -- --rows 1000
 
-    Bundled: census, pi, fruits, faces-align, faces-embed, faces-average,
-    faces-classify, faces-verify, faces-stream (`-- --help` shows a job's options).
+    Bundled jobs (`-- --help` shows a job's options):
     """
+    from clusterctl.clusters import as_rendered
     from clusterctl.jobs import resolve_job
 
-    _, workdir, provider = _provider(spec_path)
-    job = resolve_job(target, args, workdir.root)
+    opened = as_rendered(spec_path)
+    _note(opened.note)
+    provider = opened.provider
+    job = resolve_job(target, args, opened.workdir.root)
     with _progress() as report:
         result = provider.submit(job, report, lambda line, *_: None if as_json else click.echo(line))
     if as_json:
@@ -368,8 +386,11 @@ def logs(spec_path: Path, as_json: bool, run_id: str | None, lines: int) -> None
       clusterctl logs -n 100
       clusterctl logs --run 20261125-101500-000000-census --json
     """
-    _, _, provider = _provider(spec_path)
-    files = provider.logs(run_id)
+    from clusterctl.clusters import as_rendered
+
+    opened = as_rendered(spec_path)
+    _note(opened.note)
+    files = opened.provider.logs(run_id)
     if as_json:
         _emit_json([{"label": f.label, "path": str(f.path)} for f in files])
         return
@@ -392,9 +413,12 @@ def down(spec_path: Path, as_json: bool, delete_bucket: bool) -> None:
     Example:
       clusterctl down -f cluster.yaml
     """
-    _, _, provider = _provider(spec_path)
+    from clusterctl.clusters import as_rendered
+
+    opened = as_rendered(spec_path)
+    _note(opened.note)
     with _progress() as report:
-        result = provider.down(report, delete_bucket=delete_bucket)
+        result = opened.provider.down(report, delete_bucket=delete_bucket)
     if as_json:
         _emit_json(asdict(result))
         return
@@ -420,10 +444,13 @@ def cost(spec_path: Path, as_json: bool, bench_dir: Path) -> None:
     Example:
       clusterctl cost -f emr.yaml --json
     """
+    from clusterctl.clusters import as_rendered
     from clusterctl.cost import cost_report
 
-    spec, _, provider = _provider(spec_path)
-    report = cost_report(spec, provider.status(), bench_dir)
+    opened = as_rendered(spec_path)
+    _note(opened.note)
+    spec, provider = opened.spec, opened.provider
+    report = cost_report(spec, provider.node_costs(), provider.status(), bench_dir)
     if as_json:
         _emit_json(report)
         return
@@ -553,8 +580,8 @@ def bench() -> None:
 
 @bench.command("startup")
 @click.option("--repeats", default=3, show_default=True, type=click.IntRange(1, 20))
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 8))
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("benchmarks"), show_default=True)
+@WORKERS_OPTION
+@OUT_DIR_OPTION
 @JSON_OPTION
 def bench_startup(repeats: int, workers: int, out_dir: Path, as_json: bool) -> None:
     """Local `up` until all workers registered, and a trivial job's spark-submit wall time:
@@ -568,10 +595,7 @@ def bench_startup(repeats: int, workers: int, out_dir: Path, as_json: bool) -> N
 
     with _progress() as report:
         result = run_startup_bench(repeats, workers, out_dir, report)
-    if as_json:
-        _emit_json(result)
-    else:
-        out.print(Path(result["markdown"]).read_text(), highlight=False, markup=False)
+    _print_bench(result, as_json)
 
 
 @bench.command("fruits")
@@ -589,10 +613,10 @@ def bench_startup(repeats: int, workers: int, out_dir: Path, as_json: bool) -> N
     type=click.IntRange(1, 20),
     help="Interleaved repeats of the subset comparison.",
 )
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 8))
+@WORKERS_OPTION
 @click.option("--k", default=300, show_default=True, type=click.IntRange(1, 4096), help="PCA components.")
 @click.option("--skip-full", is_flag=True, help="Only the subset comparison, not the whole folder.")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("benchmarks"), show_default=True)
+@OUT_DIR_OPTION
 @JSON_OPTION
 def bench_fruits(data: Path, repeats: int, workers: int, k: int, skip_full: bool, out_dir: Path, as_json: bool) -> None:
     """Fruits pipeline through `submit` vs a plain single-process run of the same model on the same images:
@@ -606,10 +630,7 @@ def bench_fruits(data: Path, repeats: int, workers: int, k: int, skip_full: bool
 
     with _progress() as report:
         result = run_fruits_bench(data, out_dir, repeats, workers, not skip_full, k, report)
-    if as_json:
-        _emit_json(result)
-    else:
-        out.print(Path(result["markdown"]).read_text(), highlight=False, markup=False)
+    _print_bench(result, as_json)
 
 
 @bench.command("faces")
@@ -627,7 +648,7 @@ def bench_fruits(data: Path, repeats: int, workers: int, k: int, skip_full: bool
     show_default=True,
     help="Folder with LFW's pairs.txt.",
 )
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 8))
+@WORKERS_OPTION
 @click.option(
     "--detector-sample",
     default=400,
@@ -659,7 +680,7 @@ def bench_fruits(data: Path, repeats: int, workers: int, k: int, skip_full: bool
     help="dlib_resnet: average each face over N jittered copies.",
 )
 @click.option("--name", default="faces", show_default=True, help="Result file names: <out>/<name>.{json,md}.")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("benchmarks"), show_default=True)
+@OUT_DIR_OPTION
 @JSON_OPTION
 def bench_faces(
     lfw: Path,
@@ -693,55 +714,7 @@ def bench_faces(
     with _progress() as report:
         embedder = {"model": model, "weights": weights, "weights_sha256": weights_sha256, "jitters": jitters}
         result = run_faces_bench(lfw, meta, out_dir, workers, detector_sample, stream_files, embedder, name, report)
-    if as_json:
-        _emit_json(result)
-    else:
-        out.print(Path(result["markdown"]).read_text(), highlight=False, markup=False)
-
-
-@bench.command("dlib")
-@click.option(
-    "--python",
-    "pythons",
-    multiple=True,
-    required=True,
-    help="Another interpreter with dlib (e.g. a venv with dlib built from source); repeatable.",
-)
-@click.option(
-    "--lfw",
-    type=click.Path(path_type=Path),
-    default=DEFAULT_LFW,
-    show_default=True,
-    help="LFW image folder, one sub-folder per person.",
-)
-@click.option(
-    "--images",
-    default=300,
-    show_default=True,
-    type=click.IntRange(10, 20000),
-    help="Seeded LFW images each build detects and embeds.",
-)
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("benchmarks"), show_default=True)
-@JSON_OPTION
-def bench_dlib(pythons: tuple[str, ...], lfw: Path, images: int, out_dir: Path, as_json: bool) -> None:
-    """dlib builds compared, one thread each: this interpreter's dlib (the dlib-bin wheel) against each --python,
-    on HOG ms/image, encoder ms/face and how far their embeddings are from this one's.
-
-    \b
-    Example:
-      python -m venv --system-site-packages /opt/dlib-blas
-      /opt/dlib-blas/bin/pip install --no-binary dlib dlib==20.0.1   # needs cmake + libopenblas-dev
-      clusterctl bench dlib --python /opt/dlib-blas/bin/python
-    """
-    from clusterctl.bench_dlib import run_dlib_bench
-
-    command = "clusterctl bench dlib " + " ".join(f"--python {p}" for p in pythons) + f" --images {images}"
-    with _progress() as report:
-        result = run_dlib_bench(lfw, list(pythons), images, out_dir, command, report)
-    if as_json:
-        _emit_json(result)
-    else:
-        out.print(Path(result["markdown"]).read_text(), highlight=False, markup=False)
+    _print_bench(result, as_json)
 
 
 def main() -> None:

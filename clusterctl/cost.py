@@ -7,8 +7,7 @@ from typing import Any
 
 from clusterctl.config.sizing import compute_sizing
 from clusterctl.config.spec import ClusterSpec
-from clusterctl.providers.aws.terraformed import hourly_cost
-from clusterctl.providers.base import ClusterStatus
+from clusterctl.providers.base import ClusterStatus, NodeCost, hourly_total
 
 
 def latest_throughput(bench_dir: Path) -> tuple[float, str] | None:
@@ -26,10 +25,10 @@ def latest_throughput(bench_dir: Path) -> tuple[float, str] | None:
 
 
 def cost_report(
-    spec: ClusterSpec, status: ClusterStatus, bench_dir: Path, now: datetime | None = None
+    spec: ClusterSpec, costs: list[NodeCost], status: ClusterStatus, bench_dir: Path, now: datetime | None = None
 ) -> dict[str, Any]:
-    """Cost figures for ``spec`` in its current ``status`` (local clusters cost nothing)."""
-    hourly = 0.0 if spec.provider == "local" else hourly_cost(spec)
+    """Cost figures for ``spec`` priced at ``costs`` (the provider's ``node_costs()``) in its current ``status``."""
+    hourly = hourly_total(costs)
     running = status.state not in ("stopped",)
     hours = None
     if running and status.started_at:

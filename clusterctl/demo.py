@@ -10,7 +10,7 @@ from clusterctl.config.spec import parse_spec
 from clusterctl.data.subset import class_images, make_subset
 from clusterctl.errors import ClusterctlError
 from clusterctl.jobs import resolve_job
-from clusterctl.progress import Reporter
+from clusterctl.progress import LineSink, Reporter
 from clusterctl.providers.local.processes import free_port
 from clusterctl.providers.local.provider import LocalProvider
 from clusterctl.workdir import Workdir, clusters_home
@@ -33,7 +33,7 @@ def demo_spec(workers: int, name: str = "demo") -> dict[str, Any]:
 
 
 def run_demo(
-    data: Path, output: Path, workers: int, keep: bool, report: Reporter, on_output: Reporter
+    data: Path, output: Path, workers: int, keep: bool, report: Reporter, on_output: LineSink
 ) -> dict[str, Any]:
     """Up → fruits pipeline on a seeded 32-class x 10-image subset of ``data`` → its summary → down.
 
@@ -43,8 +43,8 @@ def run_demo(
     class_images(data)  # a bad --data fails before anything starts
     spec = parse_spec(demo_spec(workers), "demo spec")
     workdir = Workdir.for_cluster(spec.name, clusters_home())
-    render(spec, workdir)
     provider = LocalProvider(spec, workdir)
+    render(provider)
     provider.down(report)  # a demo left running by a crash is replaced, not duplicated
     try:
         status = provider.up(report)

@@ -6,7 +6,7 @@ from pathlib import Path
 from clusterctl.errors import SpecError
 from clusterctl.providers.base import Job
 from clusterctl.resources import workloads_dir
-from workloads import WORKLOADS
+from workloads.jobs import JOBS, job_file
 
 _FIXED_TIME = (2020, 1, 1, 0, 0, 0)
 
@@ -26,13 +26,14 @@ def build_workloads_zip(dest: Path) -> Path:
 
 
 def resolve_job(target: str, args: tuple[str, ...], zip_dir: Path) -> Job:
-    """A workload name (see ``workloads.WORKLOADS``) or a path to a PySpark ``.py`` file."""
+    """A bundled job's name (see ``workloads.jobs.JOBS``) or a path to a PySpark ``.py`` file."""
     path = Path(target)
+    if target in JOBS:
+        main, name = job_file(target), target
+    elif path.suffix == ".py" and path.is_file():
+        main, name = path.resolve(), path.stem.replace("_", "-")
+    else:
+        names = ", ".join(sorted(JOBS))
+        raise SpecError(f"{target}: neither a bundled workload ({names}) nor an existing .py file")
     zipped = build_workloads_zip(zip_dir / "workloads.zip")
-    if target in WORKLOADS:
-        module = WORKLOADS[target]
-        return Job(main=workloads_dir() / f"{module}.py", args=args, name=target, py_files=(zipped,))
-    if path.suffix == ".py" and path.is_file():
-        return Job(main=path.resolve(), args=args, name=path.stem.replace("_", "-"), py_files=(zipped,))
-    names = ", ".join(sorted(WORKLOADS))
-    raise SpecError(f"{target}: neither a bundled workload ({names}) nor an existing .py file")
+    return Job(main=main, args=args, name=name, py_files=(zipped,))

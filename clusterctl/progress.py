@@ -1,5 +1,6 @@
 """How library code reports progress without printing: a callable the CLI turns into rich output."""
 
+from collections.abc import Callable
 from typing import Protocol
 
 
@@ -8,6 +9,9 @@ class Reporter(Protocol):
 
     def __call__(self, message: str, done: int | None = None, total: int | None = None) -> None:
         """Report one step."""
+
+
+LineSink = Callable[[str], None]  # receives a job's output, one line at a time
 
 
 def silent(message: str, done: int | None = None, total: int | None = None) -> None:

@@ -28,6 +28,15 @@ class Workdir:
         """Rendered site XML, spark-defaults.conf, spark-env.sh, workers."""
         return self.root / "conf"
 
+    def path(self, name: str) -> Path:
+        """A subdirectory of the workdir, not created (for commands that only read)."""
+        return self.root / name
+
+    def runs(self) -> list[Path]:
+        """Run directories, oldest first (none before the first ``submit``)."""
+        runs = self.path("runs")
+        return sorted(p for p in runs.iterdir() if p.is_dir()) if runs.is_dir() else []
+
     def sub(self, name: str) -> Path:
         """A subdirectory of the workdir (created if missing): logs, pids, runs, work, events, tmp."""
         path = self.root / name

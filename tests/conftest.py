@@ -7,7 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from clusterctl.config.render import Rendered, render
+from clusterctl.config.spec import ClusterSpec
+from clusterctl.providers import get_provider
 from clusterctl.providers.local.processes import free_port  # noqa: F401  (re-exported for the tests)
+from clusterctl.workdir import Workdir
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("CLUSTERCTL_SHARED", REPO.parent / "shared"))
@@ -38,6 +42,11 @@ def local_spec(workers: int = 2, cores: int = 1, memory_gib: float = 2, **extra)
     }
     spec.update(extra)
     return spec
+
+
+def render_spec(spec: ClusterSpec, workdir: Workdir) -> Rendered:
+    """Render ``spec`` into ``workdir`` through its provider, as `clusterctl render` does."""
+    return render(get_provider(spec, workdir))
 
 
 def run_cli(*args: str, cwd: Path, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:

@@ -1,20 +1,9 @@
-"""PySpark workloads shipped with clusterctl. Each runs as ``spark-submit workloads/<module>.py ...``
-and never imports clusterctl, so it runs unchanged on any cluster.
+"""PySpark workloads shipped with clusterctl, laid out so the folder names say where code runs.
 
-``WORKLOADS`` maps the names ``clusterctl submit`` accepts to module names in this package.
+- ``jobs/`` run on the driver: each module is an entry point, ``spark-submit workloads/jobs/<module>.py ARGS``,
+  and ``jobs/__init__.py`` is the one registry of them (adding a job touches its module and that registry).
+- ``common/``, ``fruits/`` and ``faces/`` are importable inside executors' Python workers: nothing in them
+  imports ``pyspark.ml``, so unpickling a task's function never loads it (only ``jobs/`` may).
+- Nothing in ``workloads/`` imports ``clusterctl``: the package is zipped beside the job and runs unchanged
+  on any cluster.
 """
-
-WORKLOADS: dict[str, str] = {
-    "census": "image_census",
-    "faces-align": "faces_align",
-    "faces-average": "faces_average",
-    "faces-classify": "faces_classify",
-    "faces-embed": "faces_embed",
-    "faces-stream": "faces_stream",
-    "faces-verify": "faces_verify",
-    "fruits": "fruits_features",
-    "pi": "spark_pi",
-}
-
-# File suffixes the image workloads read (matched case-insensitively).
-IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".jpeg", ".png")

@@ -75,8 +75,8 @@ def bench_cluster(name: str, workers: int, home: Path, report: Reporter) -> Iter
     """A fresh local cluster (``workers`` x 1 core) for a benchmark: up on entry, always down on exit."""
     spec = parse_spec(demo_spec(workers, name=name), "bench spec")
     workdir = Workdir.for_cluster(spec.name, home)
-    render(spec, workdir)
     provider = LocalProvider(spec, workdir)
+    render(provider)
     try:
         provider.up(report)
         yield provider, workdir

@@ -26,7 +26,7 @@ from clusterctl.jobs import resolve_job
 from clusterctl.progress import Reporter, silent
 from clusterctl.providers.local.provider import LocalProvider
 from clusterctl.workdir import Workdir
-from workloads.face_embed import get_embedder
+from workloads.faces.embed import get_embedder
 
 TARGETS = {
     "align_embed_s": 15 * 60,

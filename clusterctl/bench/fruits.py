@@ -1,10 +1,11 @@
 """Fruits benchmark: the Spark pipeline via ``submit`` vs the plain single-process run, same images, same run.
 
 1. a seeded 32-class x 10-image subset, end to end (spark-submit wall time, JVM start included) vs
-   ``python -m workloads.fruits_plain`` (interpreter start included), interleaved repeats;
+   ``python -m workloads.fruits.plain`` (interpreter start included), interleaved repeats;
 2. the whole folder: feature-extraction throughput in images/s per core, Spark vs plain.
 """
 
+import functools
 import os
 import statistics
 import subprocess
@@ -36,7 +37,7 @@ SEED_002_IMAGES_PER_VCPU_HOUR = 4400
 
 
 def _plain(data: Path, out: Path, k: int) -> dict[str, Any]:
-    cmd = [sys.executable, "-m", "workloads.fruits_plain", "--input", str(data), "--output", str(out), "--k", str(k)]
+    cmd = [sys.executable, "-m", "workloads.fruits.plain", "--input", str(data), "--output", str(out), "--k", str(k)]
     start = time.monotonic()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ | PLAIN_PROCESS_ENV, check=False)
     wall = time.monotonic() - start
@@ -74,7 +75,7 @@ def _markdown(doc: dict[str, Any]) -> str:
         "|---|---|---|---|",
         f"| `clusterctl submit fruits` (JVM start included) | {sub['spark_wall_s']:.1f} | {sub['spark_cpu_s']:.0f} | "
         f"{sub['images']} |",
-        f"| plain `python -m workloads.fruits_plain` | {sub['plain_wall_s']:.1f} | {sub['plain_cpu_s']:.0f} | "
+        f"| plain `python -m workloads.fruits.plain` | {sub['plain_wall_s']:.1f} | {sub['plain_cpu_s']:.0f} | "
         f"{sub['images']} |",
         f"| **ratio Spark / plain** (target <= 2) | **{sub['ratio']:.2f}** | "
         f"{sub['spark_cpu_s'] / sub['plain_cpu_s']:.1f} | |",
@@ -147,9 +148,9 @@ def run_fruits_bench(
                     report(f"subset repeat {repeat}/{repeats}: {mode}", repeat - 1, repeats)
                     out = tmp / f"out-{mode}-{repeat}"
                     run = measured(
-                        lambda m=mode, o=out: (
-                            _spark(provider, workdir, subset, o, k) if m == "spark" else _plain(subset, o, k)
-                        )
+                        functools.partial(_spark, provider, workdir, subset, out, k)
+                        if mode == "spark"
+                        else functools.partial(_plain, subset, out, k)
                     )
                     runs.append({"repeat": repeat, "mode": mode} | run)
                     report(f"  {mode}: {run['wall_s']:.1f}s")

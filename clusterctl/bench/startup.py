@@ -25,8 +25,8 @@ def _one_round(mode: str, workers: int, home: Path, report: Reporter) -> dict[st
     data["tuning"] = {"fast_jvm_start": mode == "tuned"}
     spec = parse_spec(data, "bench spec")
     workdir = Workdir.for_cluster(spec.name, home)
-    render(spec, workdir)
     provider = LocalProvider(spec, workdir)
+    render(provider)
     try:
         start = time.monotonic()
         provider.up(silent)
@@ -76,7 +76,7 @@ def run_startup_bench(repeats: int, workers: int, out_dir: Path, report: Reporte
     Writes ``startup.json`` and ``startup.md`` into ``out_dir`` and returns the JSON document
     (plus the markdown path under ``"markdown"``).
     """
-    runs = []
+    runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="clusterctl-bench-") as tmp:
         for repeat in range(1, repeats + 1):
             order = MODES if repeat % 2 else tuple(reversed(MODES))  # alternate who goes first
@@ -84,7 +84,7 @@ def run_startup_bench(repeats: int, workers: int, out_dir: Path, report: Reporte
                 report(f"repeat {repeat}/{repeats}: {mode}", repeat - 1, repeats)
                 runs.append({"repeat": repeat, "mode": mode, **_one_round(mode, workers, Path(tmp), report)})
     summary: dict[str, Any] = {
-        mode: {key: statistics.median(r[key] for r in runs if r["mode"] == mode) for key in ("up_s", "submit_s")}
+        mode: {key: statistics.median(float(r[key]) for r in runs if r["mode"] == mode) for key in ("up_s", "submit_s")}
         for mode in MODES
     }
     summary["ratio"] = {key: summary["tuned"][key] / summary["default"][key] for key in ("up_s", "submit_s")}

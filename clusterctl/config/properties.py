@@ -6,9 +6,8 @@ and ``clusterctl explain`` prints them. Values come from three origins, in incre
 """
 
 import math
-import sys
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Literal
 
 from clusterctl.config.catalog import load_catalog
 from clusterctl.config.sizing import MIN_ALLOCATION_MB, NodeShape, Sizing
@@ -21,11 +20,6 @@ FAST_DAEMON_JVM_OPTS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 # glibc: no mmap for big blocks, and keep freed heap (a 16 GiB trim threshold) for the next batch.
 HEAP_ONLY_MALLOC_ENV = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(16 * 2**30)}
 
-NODE_ROOT = "/mnt/clusterctl"  # on EC2 nodes: the encrypted data volume
-NODE_PYTHON = "/opt/clusterctl/venv/bin/python"
-NODE_CONF_DIR = "/etc/hadoop/conf"
-EMR_PYTHON = "/usr/bin/python3"
-
 FILES = ("core-site.xml", "hdfs-site.xml", "yarn-site.xml", "mapred-site.xml", "spark-defaults.conf", "spark-env.sh")
 OVERRIDE_SECTIONS = {
     "core-site.xml": "core",
@@ -34,6 +28,35 @@ OVERRIDE_SECTIONS = {
     "mapred-site.xml": "mapred",
     "spark-defaults.conf": "spark",
 }
+
+
+@dataclass(frozen=True)
+class Ruled:
+    """A value a provider chooses for the cluster's files, with the reason ``explain`` shows."""
+
+    value: str
+    rule: str
+
+
+@dataclass(frozen=True)
+class NodeLayout:
+    """What the rendered files need to know about where a provider runs the cluster.
+
+    Providers return one from ``node_layout()``; properties never ask which provider it is.
+    """
+
+    scheduler: Literal["standalone", "yarn"]  # Spark standalone daemons, or YARN
+    master_host: str  # the name the nodes use for the master
+    worker_hosts: tuple[str, ...]  # the ``workers`` file, in order
+    root: str  # the cluster's own directory on every node (tmp, HDFS and YARN dirs, logs)
+    conf_dir: str  # HADOOP_CONF_DIR on the nodes
+    default_fs: Ruled  # fs.defaultFS
+    spark_master: Ruled
+    deploy_mode: Ruled
+    python: Ruled  # the workloads' Python on every node
+    event_log_dir: Ruled
+    instance_profile_s3a: bool = False  # s3a authenticates with the node's instance profile
+    bind_address: Ruled | None = None  # SPARK_LOCAL_IP of standalone daemons
 
 
 @dataclass(frozen=True)
@@ -62,25 +85,13 @@ class _File:
     def computed(self, key: str, value: object, rule: str) -> None:
         self.items[key] = Setting(key, _fmt(value), "computed", rule)
 
+    def ruled(self, key: str, value: Ruled) -> None:
+        self.items[key] = Setting(key, value.value, "fixed", value.rule)
+
     def override(self, key: str, value: object, section: str) -> None:
         before = self.items.get(key)
         was = f" (clusterctl would set {before.value})" if before else ""
         self.items[key] = Setting(key, _fmt(value), "override", f"overrides.{section} in the spec{was}")
-
-
-def master_host(spec: ClusterSpec) -> str:
-    """Host name the nodes use for the master (local: loopback)."""
-    return "127.0.0.1" if spec.provider == "local" else "master"
-
-
-def worker_hosts(spec: ClusterSpec) -> list[str]:
-    """Worker host names, in the order of the ``workers`` file."""
-    if spec.provider == "local":
-        return ["127.0.0.1"] * spec.node_groups.core.count
-    hosts = [f"core-{i}" for i in range(1, spec.node_groups.core.count + 1)]
-    if spec.node_groups.task:
-        hosts += [f"task-{i}" for i in range(1, spec.node_groups.task.count + 1)]
-    return hosts
 
 
 def _mapreduce_sizes(shape: NodeShape) -> dict[str, tuple[int, str]]:
@@ -106,22 +117,20 @@ def _yarn_node(f: _File, shape: NodeShape) -> None:
     f.computed("yarn.nodemanager.resource.cpu-vcores", shape.vcpu, f"vCPUs of {shape.instance_type}")
 
 
-def build_settings(spec: ClusterSpec, sizing: Sizing, workdir: Path) -> dict[str, dict[str, Setting]]:
+def build_properties(spec: ClusterSpec, sizing: Sizing, layout: NodeLayout) -> dict[str, dict[str, Setting]]:
     """Return ``{file name: {key: Setting}}`` for every rendered file of ``spec``.
 
-    ``workdir`` is the cluster's local workdir; the local provider keeps its directories there,
-    remote providers use fixed paths on the nodes.
+    ``layout`` is the provider's answer to where things live (hosts, node paths, the workloads'
+    Python, the scheduler); everything else follows from the spec and its sizing.
     """
-    local = spec.provider == "local"
-    root = str(workdir.resolve()) if local else NODE_ROOT
+    root = layout.root
+    standalone = layout.scheduler == "standalone"
     core_shape = sizing.workers[0]
     files = {name: _File() for name in FILES}
 
     core = files["core-site.xml"]
-    if local:
-        core.fixed("fs.defaultFS", "file:///", "local provider: no HDFS; data are read from local paths")
-    else:
-        core.fixed("fs.defaultFS", f"hdfs://{master_host(spec)}:8020", "NameNode on the master")
+    core.fixed("fs.defaultFS", layout.default_fs.value, layout.default_fs.rule)
+    if layout.instance_profile_s3a:
         core.fixed(
             "fs.s3a.aws.credentials.provider",
             "org.apache.hadoop.fs.s3a.auth.IAMInstanceCredentialsProvider",
@@ -141,7 +150,7 @@ def build_settings(spec: ClusterSpec, sizing: Sizing, workdir: Path) -> dict[str
     hdfs.fixed("dfs.blocksize", 134217728, "128 MiB blocks")
 
     yarn = files["yarn-site.xml"]
-    yarn.fixed("yarn.resourcemanager.hostname", master_host(spec), "ResourceManager on the master")
+    yarn.fixed("yarn.resourcemanager.hostname", layout.master_host, "ResourceManager on the master")
     _yarn_node(yarn, core_shape)
     yarn.computed("yarn.scheduler.minimum-allocation-mb", MIN_ALLOCATION_MB, "EMR's value: fine-grained containers")
     whole_node = "one container may take a whole node"
@@ -161,8 +170,8 @@ def build_settings(spec: ClusterSpec, sizing: Sizing, workdir: Path) -> dict[str
     mapred = files["mapred-site.xml"]
     mapred.fixed(
         "mapreduce.framework.name",
-        "local" if local else "yarn",
-        "no YARN on the local provider" if local else "MapReduce runs on YARN",
+        "local" if standalone else "yarn",
+        "no YARN on the local provider" if standalone else "MapReduce runs on YARN",
     )
     for key, (mb, rule) in _mapreduce_sizes(core_shape).items():
         mapred.computed(key, mb, rule)
@@ -175,17 +184,8 @@ def build_settings(spec: ClusterSpec, sizing: Sizing, workdir: Path) -> dict[str
 
     spark = files["spark-defaults.conf"]
     fast = spec.tuning.fast_jvm_start
-    if local:
-        spark.fixed("spark.master", f"spark://127.0.0.1:{spec.local.master_port}", "local standalone master")
-        spark.fixed("spark.submit.deployMode", "client", "driver runs where clusterctl submits")
-    else:
-        spark.fixed("spark.master", "yarn", "Spark on YARN")
-        mode = "cluster" if spec.provider == "emr" else "client"
-        spark.fixed(
-            "spark.submit.deployMode",
-            mode,
-            "EMR steps run the driver in YARN" if mode == "cluster" else "driver on the master node",
-        )
+    spark.ruled("spark.master", layout.spark_master)
+    spark.ruled("spark.submit.deployMode", layout.deploy_mode)
     spark.computed("spark.executor.cores", sizing.executor_cores.value, sizing.executor_cores.rule)
     spark.computed("spark.executor.memory", f"{sizing.executor_memory_mb.value}m", sizing.executor_memory_mb.rule)
     spark.computed(
@@ -211,18 +211,9 @@ def build_settings(spec: ClusterSpec, sizing: Sizing, workdir: Path) -> dict[str
             value,
             "CNN batches reuse heap memory instead of page-faulting a fresh mmap per tensor (~4x faster)",
         )
-    python, why = {
-        "local": (sys.executable, "this Python (same as the driver's)"),
-        "ec2": (NODE_PYTHON, "the nodes' workload virtualenv"),
-        "emr": (EMR_PYTHON, "EMR's system Python, where the bootstrap action installs the workload packages"),
-    }[spec.provider]
-    spark.fixed("spark.pyspark.python", python, why)
+    spark.ruled("spark.pyspark.python", layout.python)
     spark.fixed("spark.eventLog.enabled", True, "finished applications stay inspectable")
-    spark.fixed(
-        "spark.eventLog.dir",
-        f"file://{root}/events" if local else "hdfs:///spark-events",
-        "event logs beside the cluster",
-    )
+    spark.ruled("spark.eventLog.dir", layout.event_log_dir)
     if spec.tuning.python_bound_executors:
         # defaultJavaOptions, not extraJavaOptions: EMR and users keep their own extraJavaOptions.
         spark.fixed(
@@ -233,14 +224,15 @@ def build_settings(spec: ClusterSpec, sizing: Sizing, workdir: Path) -> dict[str
         )
     if fast:
         spark.fixed("spark.driver.extraJavaOptions", FAST_CLIENT_JVM_OPTS, "tuning.fast_jvm_start: C1 JIT only")
-        if not local:
+        if not standalone:
             spark.fixed("spark.yarn.am.extraJavaOptions", FAST_CLIENT_JVM_OPTS, "tuning.fast_jvm_start: C1 JIT only")
 
     env = files["spark-env.sh"]
-    env.fixed("HADOOP_CONF_DIR", f"{root}/conf" if local else NODE_CONF_DIR, "the rendered site XML")
+    env.fixed("HADOOP_CONF_DIR", layout.conf_dir, "the rendered site XML")
     env.fixed("PYSPARK_PYTHON", spark.items["spark.pyspark.python"].value, "same as spark.pyspark.python")
-    if local:
-        env.fixed("SPARK_LOCAL_IP", "127.0.0.1", "daemons and web UIs listen on loopback only")
+    if standalone:
+        if layout.bind_address is not None:
+            env.ruled("SPARK_LOCAL_IP", layout.bind_address)
         env.computed("SPARK_WORKER_CORES", core_shape.vcpu, "node_groups.core.cores")
         env.computed("SPARK_WORKER_MEMORY", f"{core_shape.yarn_memory_mb}m", "node_groups.core.memory_gib")
         env.fixed("SPARK_DAEMON_MEMORY", "512m", "master and worker daemons only schedule")
@@ -262,7 +254,7 @@ def build_settings(spec: ClusterSpec, sizing: Sizing, workdir: Path) -> dict[str
         task_yarn = _File()
         task_yarn.items = dict(yarn.items)
         _yarn_node(task_yarn, task_shape)
-        for key, value in spec.overrides.yarn.items():
-            task_yarn.override(key, value, "yarn")
+        for key, override in spec.overrides.yarn.items():
+            task_yarn.override(key, override, "yarn")
         out["yarn-site.task.xml"] = task_yarn.items
     return out

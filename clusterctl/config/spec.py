@@ -323,9 +323,9 @@ def _format_error(source: str, err: ValidationError) -> str:
     msg = first["msg"].removeprefix("Value error, ")
     if kind != "value_error":
         msg = f"{msg[0].lower()}{msg[1:]} (got {first.get('input')!r})"
-    nested = re.match(r"^([a-z_]+(?:\.[a-z_]+)*): ", msg)
-    if nested and path:
-        path, msg = f"{path}.{nested.group(1)}", msg[nested.end() :]
+    inner = re.match(r"^([a-z_]+(?:\.[a-z_]+)*): ", msg)
+    if inner and path:
+        path, msg = f"{path}.{inner.group(1)}", msg[inner.end() :]
     return f"{source}: {path + ': ' if path else ''}{msg}"
 
 

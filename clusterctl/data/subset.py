@@ -5,7 +5,7 @@ import shutil
 from pathlib import Path
 
 from clusterctl.errors import SpecError
-from workloads import IMAGE_SUFFIXES
+from workloads.common.images import IMAGE_SUFFIXES
 
 DEFAULT_DATA = Path("../shared/data/fruits-360/Test")
 DEFAULT_LFW = Path("../shared/data/lfw")

@@ -1,10 +1,17 @@
-"""The provider protocol: every provider offers the same verbs; the CLI never branches on which."""
+"""The provider protocol: every provider offers the same verbs and says what differs about it
+(hosts and node paths, extra rendered files, prices) through its methods; nothing outside
+``providers/`` asks which provider it is."""
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
-from clusterctl.progress import Reporter
+from clusterctl.config.properties import NodeLayout, Setting
+from clusterctl.config.spec import ClusterSpec
+from clusterctl.progress import LineSink, Reporter
+from clusterctl.workdir import Workdir
+
+Properties = dict[str, dict[str, Setting]]  # {file name: {key: Setting}}, from config.properties
 
 
 @dataclass(frozen=True)
@@ -103,6 +110,27 @@ class PlanResult:
 
 
 @dataclass(frozen=True)
+class NodeCost:
+    """Hourly on-demand cost of one node group (spot is billed lower: this is the ceiling)."""
+
+    role: str
+    instance_type: str
+    count: int
+    usd_per_hour: float | None  # each; None when the catalog has no price in the region
+
+    @property
+    def total(self) -> float | None:
+        """$/h for the whole group (None when the price is unknown)."""
+        return None if self.usd_per_hour is None else self.usd_per_hour * self.count
+
+
+def hourly_total(costs: list[NodeCost]) -> float | None:
+    """$/h of the whole cluster, or None if any group's price is unknown."""
+    totals = [c.total for c in costs]
+    return None if any(t is None for t in totals) else round(sum(t for t in totals if t is not None), 4)
+
+
+@dataclass(frozen=True)
 class DownResult:
     """What ``down`` stopped and what it verified."""
 
@@ -111,7 +139,24 @@ class DownResult:
 
 
 class Provider(Protocol):
-    """Verbs every provider implements."""
+    """What every provider implements: how it lays out and prices a cluster, then the verbs."""
+
+    name: ClassVar[str]  # the spec's ``provider`` value
+    spec: ClusterSpec
+    workdir: Workdir
+
+    @staticmethod
+    def default_spark_version() -> str:
+        """The Spark version ``clusterctl init`` writes into a new spec for this provider."""
+
+    def node_layout(self) -> NodeLayout:
+        """Hosts, node paths, the workloads' Python and the scheduler: what the rendered files need."""
+
+    def extra_files(self, properties: Properties) -> dict[str, str]:
+        """Files besides conf/ this provider renders into the workdir (``{relative path: content}``)."""
+
+    def node_costs(self) -> list[NodeCost]:
+        """On-demand $/h of each node group in the spec's region."""
 
     def plan(self, report: Reporter) -> PlanResult:
         """Show what ``up`` would create and its hourly cost, changing nothing."""
@@ -122,7 +167,7 @@ class Provider(Protocol):
     def status(self) -> ClusterStatus:
         """Report the cluster's state without changing it."""
 
-    def submit(self, job: Job, report: Reporter, on_output: Reporter) -> RunResult:
+    def submit(self, job: Job, report: Reporter, on_output: LineSink) -> RunResult:
         """Run a job to completion; the driver's stdout lines go to ``on_output``."""
 
     def logs(self, run_id: str | None = None) -> list[LogFile]:

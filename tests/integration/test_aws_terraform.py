@@ -19,12 +19,11 @@ import hcl2
 import pytest
 import yaml
 
-from clusterctl.config.render import render
 from clusterctl.config.spec import load_spec, parse_spec
 from clusterctl.providers.aws import client as aws
 from clusterctl.providers.aws.terraform import MIRROR_ENV, Terraform, TerraformError
 from clusterctl.workdir import Workdir
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, render_spec, run_cli
 from tests.support.moto_endpoint import moto_endpoint
 
 pytestmark = pytest.mark.integration
@@ -140,7 +139,7 @@ def test_rendered_root_module_validates(example, mirror, tmp_path, monkeypatch):
     monkeypatch.setenv("CLUSTERCTL_HOME", str(tmp_path / "home"))
     spec = load_spec(_example(example, tmp_path))
     workdir = Workdir(tmp_path / "wd")
-    render(spec, workdir)
+    render_spec(spec, workdir)
     tf = Terraform(workdir.root / "terraform", mirror=mirror)
     tf.init()
     assert tf.validate()["valid"] is True
@@ -173,7 +172,7 @@ def test_checkov_passes_rendered_configurations_with_only_the_documented_skips(c
     for example in ("ec2", "emr"):
         spec = parse_spec(yaml.safe_load(_example(example, tmp_path / example).read_text()))
         workdir = Workdir(tmp_path / example / "wd")
-        render(spec, workdir)
+        render_spec(spec, workdir)
         tf_dir = workdir.root / "terraform"
         base = [
             str(checkov),

@@ -140,7 +140,7 @@ def test_spark_and_plain_baseline_agree(fruits_run, fruits_input, tmp_path):
         [
             sys.executable,
             "-m",
-            "workloads.fruits_plain",
+            "workloads.fruits.plain",
             "--input",
             str(fruits_input),
             "--output",

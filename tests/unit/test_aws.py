@@ -21,6 +21,7 @@ from clusterctl.cost import cost_report
 from clusterctl.errors import ClusterctlError
 from clusterctl.providers.aws import client as aws
 from clusterctl.providers.aws import emr_steps
+from clusterctl.providers.aws.pricing import node_costs
 from clusterctl.providers.aws.sweep import sweep
 from clusterctl.providers.aws.terraform import _first_error, summarize_plan
 from clusterctl.providers.base import ClusterStatus, Job
@@ -302,14 +303,15 @@ def test_cost_report(tmp_path):
     (tmp_path / "older.json").write_text(json.dumps({"date": "2025-01-01", "summary": {"images_per_s_per_core": 1}}))
     started = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
     status = ClusterStatus("tc", "ec2", "running", started_at=started.isoformat())
-    report = cost_report(spec, status, tmp_path, now=started + timedelta(hours=2))
+    costs = node_costs(spec)
+    report = cost_report(spec, costs, status, tmp_path, now=started + timedelta(hours=2))
     hourly = 0.192 + 3 * 0.384  # us-east-1 on-demand m5.xlarge + 3 x m5.2xlarge
     assert report["usd_per_hour"] == pytest.approx(hourly)
     assert report["hours_running"] == 2.0 and report["usd_so_far"] == pytest.approx(round(2 * hourly, 2))
     cores = 3 * 8  # executors fill every core of the core nodes
     assert report["usd_per_million_images"] == pytest.approx(round(hourly * 1e6 / (20 * cores) / 3600, 2))
     assert "fruits.json" in report["throughput_source"]
-    stopped = cost_report(spec, ClusterStatus("tc", "ec2", "stopped"), tmp_path / "none")
+    stopped = cost_report(spec, costs, ClusterStatus("tc", "ec2", "stopped"), tmp_path / "none")
     assert stopped["usd_per_hour"] == 0.0 and stopped["usd_per_million_images"] is None
 
 

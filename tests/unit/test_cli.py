@@ -58,3 +58,13 @@ def test_bench_faces_checks_its_options_before_starting_a_cluster(tmp_path):
         assert proc.returncode == 2 and message in proc.stderr, (extra, proc.stderr)
         assert len(proc.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists() and not (tmp_path / ".clusterctl").exists()
+
+
+def test_submit_help_lists_every_registered_job():
+    from workloads.jobs import JOBS
+
+    output = CliRunner().invoke(cli, ["submit", "--help"]).output
+    listed = {line.split()[0] for line in output.splitlines() if line.startswith("    ") and line.split()}
+    assert set(JOBS) <= listed
+    for entry in JOBS.values():
+        assert entry.summary in " ".join(output.split())

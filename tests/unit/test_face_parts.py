@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 
 from tests.conftest import DATA
-from workloads.face_detect import Face, align, central_first, decode_rgb, detect, encode_jpeg
-from workloads.face_embed import ModelRef, WeightsNotFound, get_embedder
-from workloads.face_identity import Identified, class_means, identify, leave_one_out_distance
-from workloads.face_pipeline import crop_name
-from workloads.faces_classify import split
-from workloads.faces_report import best_threshold, k_fold_accuracy, open_set, parse_pairs
+from workloads.common.weights import WeightsNotFound
+from workloads.faces.detect import Face, align, central_first, decode_rgb, detect, encode_jpeg
+from workloads.faces.embed import ModelRef, get_embedder
+from workloads.faces.identity import Identified, class_means, identify, leave_one_out_distance
+from workloads.faces.pipeline import crop_name
+from workloads.faces.report import best_threshold, k_fold_accuracy, open_set, parse_pairs
+from workloads.jobs.faces_classify import split
 
 
 def _face(box, eyes=((110, 100), (150, 100)), detector="mtcnn") -> Face:
@@ -72,7 +73,7 @@ def test_detectors_and_images():
 @pytest.mark.skipif(not (DATA / "lfw").is_dir(), reason=f"real images not available: {DATA}/lfw is missing")
 def test_dlib_embeddings_of_a_real_face_are_deterministic_and_person_specific():
     pytest.importorskip("dlib", reason="the faces extra is not installed")
-    from workloads.face_embed import ModelRef, embedder
+    from workloads.faces.embed import embedder
 
     people = [p for p in sorted((DATA / "lfw").iterdir()) if len(list(p.glob("*.jpg"))) >= 2][:2]
     crops, boxes, labels = [], [], []
@@ -227,14 +228,16 @@ def test_train_split_first_by_path_or_seeded():
 
 
 def test_jitters_are_checked_before_any_executor():
-    from workloads.faces_embed import model_ref
+    from workloads.common.job import JobError
+    from workloads.jobs.faces_embed import model_ref
 
-    args = argparse.Namespace(model="facenet", jitters=3, weights=None, weights_sha256=None)
-    ref, error = model_ref(None, args)  # fails before it would touch Spark
-    assert ref is None and error.startswith("--jitters 3:") and "facenet does not support" in error
-    ref, error = model_ref(None, argparse.Namespace(model="dlib_resnet", jitters=-1, weights=None, weights_sha256=None))
-    assert ref is None and error.startswith("--jitters -1: must be >= 0")
-    assert model_ref(None, argparse.Namespace(model="dlib_resnet", jitters=5, weights=None, weights_sha256=None)) == (
-        ModelRef("dlib_resnet", None, 5),
-        None,
-    )
+    def options(model: str, jitters: int) -> argparse.Namespace:
+        return argparse.Namespace(model=model, jitters=jitters, weights=None, weights_sha256=None)
+
+    with pytest.raises(JobError, match=r"^--jitters 3: .*facenet does not support"):
+        model_ref(None, options("facenet", 3))  # fails before it would touch Spark
+    with pytest.raises(JobError, match=r"^--jitters -1: must be >= 0"):
+        model_ref(None, options("dlib_resnet", -1))
+    with pytest.raises(JobError, match=r"^--weights is required for facenet"):
+        model_ref(None, options("facenet", 0))
+    assert model_ref(None, options("dlib_resnet", 5)) == ModelRef("dlib_resnet", None, 5)

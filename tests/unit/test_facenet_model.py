@@ -1,14 +1,13 @@
-"""workloads.facenet_model: the InceptionResnetV1 port (vs upstream facenet-pytorch), its loader and fetch_weights."""
+"""workloads.faces.facenet_model: the InceptionResnetV1 port (vs upstream facenet-pytorch), its loader and
+fetch_weights."""
 
+import base64
 import hashlib
 import http.server
 import importlib.util
-import os
-import subprocess
 import sys
 import threading
 import types
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -16,45 +15,18 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="the workloads extra (torch==2.13.0) is not installed")
 
-from workloads.facenet_model import DIM, INPUT_SIZE, InceptionResnetV1, fetch_weights, load  # noqa: E402
+from workloads.faces.facenet_model import DIM, INPUT_SIZE, InceptionResnetV1, fetch_weights, load  # noqa: E402
 
 # facenet-pytorch 2.6.0's InceptionResnetV1() (no logits): parameters, state_dict entries, and the SHA-256 of
-# repr(sorted((key, tuple(shape)) for each state_dict entry)) - worked out from upstream's source and checked
-# against it by test_port_matches_upstream_source when that source is at hand.
+# repr(sorted((key, tuple(shape)) for each state_dict entry)); test_port_matches_upstream_source checks them
+# against upstream's own module too.
 UPSTREAM_PARAMS = 23_482_624
 UPSTREAM_ENTRIES = 714
 UPSTREAM_SIGNATURE = "2c9c14578327e5f3743d9816f91de249ca7693d0fb9984999e2ab61429a563ed"
-UPSTREAM_CACHE = Path.home() / ".cache" / "clusterctl-tests" / "facenet-pytorch-2.6.0"
-UPSTREAM_MODULE = "facenet_pytorch/models/inception_resnet_v1.py"
-
-
-def _upstream_source() -> Path:
-    """Upstream's inception_resnet_v1.py: $FACENET_PYTORCH_SRC, or from facenet-pytorch 2.6.0's wheel, fetched
-    once with pip (the package itself cannot be installed here: it pins torch<2.3 and needs torchvision)."""
-    if os.environ.get("FACENET_PYTORCH_SRC"):
-        return Path(os.environ["FACENET_PYTORCH_SRC"])
-    src = UPSTREAM_CACHE / UPSTREAM_MODULE
-    if not src.is_file():
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "-q",
-                "--no-deps",
-                "-d",
-                str(UPSTREAM_CACHE),
-                "facenet-pytorch==2.6.0",
-            ],
-            check=False,
-            capture_output=True,
-            timeout=300,
-        )
-        for wheel in UPSTREAM_CACHE.glob("facenet_pytorch-2.6.0-*.whl"):
-            with zipfile.ZipFile(wheel) as zf:
-                zf.extract(UPSTREAM_MODULE, UPSTREAM_CACHE)
-    return src
+# facenet_pytorch/models/inception_resnet_v1.py of the facenet_pytorch-2.6.0 wheel, vendored unchanged (MIT
+# licence, see the folder's README.md and LICENSE.md), and its hash as the wheel's RECORD lists it.
+UPSTREAM_SOURCE = Path(__file__).resolve().parents[1] / "fixtures" / "facenet_pytorch_2_6_0" / "inception_resnet_v1.py"
+UPSTREAM_RECORD_SHA256 = "7ZrVFou0XaaIUKToRmfrZlImBoqV7J_dA_tVSFDXt0k"
 
 
 def _signature(model: torch.nn.Module) -> dict[str, tuple[int, ...]]:
@@ -139,14 +111,11 @@ def test_architecture_has_upstreams_parameters_and_keys():
     assert hashlib.sha256(repr(sorted(shapes.items())).encode()).hexdigest() == UPSTREAM_SIGNATURE
 
 
-def test_port_matches_upstream_source(saved_model, images, monkeypatch):
-    """Upstream's own module (source file imported alone, its download/requests imports stubbed) vs the port."""
-    upstream_src = _upstream_source()
-    if not upstream_src.is_file():
-        pytest.skip(
-            f"facenet-pytorch 2.6.0 could not be fetched with pip into {UPSTREAM_CACHE} "
-            "(or set FACENET_PYTORCH_SRC to its inception_resnet_v1.py)"
-        )
+@pytest.fixture
+def upstream_module(monkeypatch) -> types.ModuleType:
+    """Upstream's own module: the vendored source file imported alone, its download/requests imports stubbed."""
+    digest = hashlib.sha256(UPSTREAM_SOURCE.read_bytes()).digest()
+    assert base64.urlsafe_b64encode(digest).rstrip(b"=").decode() == UPSTREAM_RECORD_SHA256, "not upstream's file"
     for name in (
         "requests",
         "requests.adapters",
@@ -160,19 +129,27 @@ def test_port_matches_upstream_source(saved_model, images, monkeypatch):
         monkeypatch.setitem(sys.modules, name, stub)
     sys.modules["requests.adapters"].HTTPAdapter = object
     sys.modules["facenet_pytorch.models.utils.download"].download_url_to_file = None
-    spec = importlib.util.spec_from_file_location("facenet_pytorch.models.inception_resnet_v1", upstream_src)
-    upstream_module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(upstream_module)
-    upstream = upstream_module.InceptionResnetV1(pretrained=None, classify=False)
+    spec = importlib.util.spec_from_file_location("facenet_pytorch.models.inception_resnet_v1", UPSTREAM_SOURCE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
-    model, _ = saved_model
+
+def test_port_matches_upstream_source(saved_model, images, upstream_module):
+    """Same architecture and keys as upstream's network; upstream given the weights the port loads from a saved
+    file (logits.* included, as upstream's files have them) computes the same embeddings."""
+    upstream = upstream_module.InceptionResnetV1(pretrained=None, classify=False)
+    model, path = saved_model
     assert list(_signature(upstream).items()) == list(_signature(model).items())
     assert sum(p.numel() for p in upstream.parameters()) == UPSTREAM_PARAMS
-    upstream.load_state_dict(model.state_dict(), strict=True)
+    assert hashlib.sha256(repr(sorted(_signature(upstream).items())).encode()).hexdigest() == UPSTREAM_SIGNATURE
+    state = torch.load(path, weights_only=True)
+    upstream.load_state_dict({k: v for k, v in state.items() if not k.startswith("logits.")}, strict=True)
     upstream.eval()
     with torch.no_grad():
-        x = _standardised(images[:1])
-        np.testing.assert_allclose(model(x).numpy(), upstream(x).numpy(), rtol=1e-5, atol=1e-6)
+        expected = upstream(_standardised(images)).numpy()  # upstream's fixed_image_standardization
+    np.testing.assert_allclose(load(str(path), 1)(images), expected, rtol=1e-4, atol=1e-5)
+    assert np.linalg.norm(expected[0] - expected[1]) > 0.1  # two images, two embeddings: not a constant output
 
 
 def test_a_file_that_is_not_inception_resnet_v1_is_refused(saved_model, tmp_path):

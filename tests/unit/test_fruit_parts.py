@@ -12,12 +12,16 @@ from PIL import Image
 
 from clusterctl.data.subset import class_images, make_subset
 from clusterctl.errors import SpecError
-from workloads.backends import BACKENDS, WeightsNotFound, get_backend
-from workloads.features import decode, featurize
-from workloads.fruits_plain import _scaler_pca
-from workloads.fruits_report import nn_same_label_rate, write_plots
+from workloads.common.weights import WeightsNotFound
+from workloads.fruits.backends import BACKENDS, get_backend
+from workloads.fruits.features import decode, featurize
+from workloads.fruits.plain import _scaler_pca
+from workloads.fruits.report import nn_same_label_rate, write_plots
 
 torch = pytest.importorskip("torch", reason="the workloads extra (torch==2.13.0) is not installed")
+
+# ImageNet class indices of fruits that Fruits-360 has a folder of
+IMAGENET_FRUITS = {"Banana": 954, "Lemon": 951, "Apple Granny Smith": 948, "Orange": 950, "Strawberry": 949}
 
 
 def _jpeg(color: tuple[int, int, int], size: tuple[int, int] = (100, 100)) -> bytes:
@@ -46,17 +50,44 @@ def test_missing_weights_fail_fast_naming_the_file(tmp_path, monkeypatch):
         get_backend("efficientnet_lite0").load(str(tmp_path / "missing.pth"), 1)
 
 
-def test_efficientnet_lite0_features_are_real_imagenet_features():
-    """The packaged weights load (no download): deterministic, finite 1280-d features that tell colours apart."""
+def _imagenet_logits(features: np.ndarray) -> np.ndarray:
+    """EfficientNet-Lite0's own ImageNet classifier head (``_fc``, from the packaged weights file) on features."""
+    state = torch.load(get_backend("efficientnet_lite0").resolve_weights(None), map_location="cpu", weights_only=True)
+    return features @ state["_fc.weight"].numpy().T + state["_fc.bias"].numpy()
+
+
+def test_efficientnet_lite0_features_are_the_packaged_models():
+    """The packaged weights load (no download) and the features are the full model's, up to its classifier:
+    that head on them gives the packaged network's own ImageNet logits; a randomly initialised one differs."""
+    from efficientnet_lite_pytorch import EfficientNet
+
     extract = get_backend("efficientnet_lite0").load(None, 1)
     images = np.stack([decode(_jpeg(c), 224) for c in ((200, 30, 30), (205, 35, 28), (30, 30, 200))])
     feats = extract(images)
     assert feats.shape == (3, 1280) and feats.dtype == np.float32 and np.isfinite(feats).all()
     np.testing.assert_allclose(extract(images[:1]), feats[:1], rtol=1e-4, atol=1e-5)
-    near, far = np.linalg.norm(feats[0] - feats[1]), np.linalg.norm(feats[0] - feats[2])
-    assert near < far / 2
-    # random weights would give features with no structure; ImageNet ones are sparse-ish post-activation maps
-    assert feats.std() > 0.01
+
+    x = (torch.from_numpy(images).permute(0, 3, 1, 2).float() - 127.0) / 128.0  # the TF-lite scaling it was trained on
+    packaged = EfficientNet.from_name("efficientnet-lite0")
+    packaged.load_state_dict(torch.load(get_backend("efficientnet_lite0").resolve_weights(None), weights_only=True))
+    torch.manual_seed(0)
+    untrained = EfficientNet.from_name("efficientnet-lite0")
+    with torch.inference_mode():
+        expected = packaged.eval()(x).numpy()
+        random_feats = untrained.eval().extract_features(x).mean(dim=(2, 3)).numpy()
+    np.testing.assert_allclose(_imagenet_logits(feats), expected, rtol=1e-3, atol=1e-3)
+    assert not np.allclose(feats, random_feats, rtol=0.1, atol=0.1)
+
+
+@pytest.mark.parametrize("fruit", sorted(IMAGENET_FRUITS))
+def test_efficientnet_lite0_recognises_real_fruit(fruit, shared_data):
+    """Real Fruits-360 photos, through the pipeline's decode and the backend: ImageNet's own class is in the
+    top 5 of the packaged head's logits. Features of random (or wrongly loaded) weights would not do that."""
+    files = sorted((shared_data / "fruits-360" / "Test" / fruit).iterdir())[:3]
+    images = np.stack([decode(f.read_bytes(), 224) for f in files])
+    logits = _imagenet_logits(get_backend("efficientnet_lite0").load(None, 1)(images))
+    top5 = np.argsort(-logits, axis=1)[:, :5]
+    assert all(IMAGENET_FRUITS[fruit] in row for row in top5), (fruit, top5.tolist())
 
 
 def test_decode_resizes_any_mode_to_rgb_and_rejects_garbage():
@@ -142,7 +173,7 @@ def test_plain_baseline_end_to_end(tmp_path):
         [
             sys.executable,
             "-m",
-            "workloads.fruits_plain",
+            "workloads.fruits.plain",
             "--input",
             str(src),
             "--output",

@@ -9,11 +9,12 @@ import xml.etree.ElementTree as ET
 import pytest
 import yaml
 
-from clusterctl.config.render import render, render_files
+from clusterctl.config.render import render_files
 from clusterctl.config.spec import parse_spec
-from clusterctl.providers.aws.root_module import bootstrap_script
+from clusterctl.providers import get_provider
+from clusterctl.providers.aws.emr_config import bootstrap_script
 from clusterctl.workdir import Workdir
-from tests.conftest import CONF_CHECK, aws_spec, local_spec, run_cli
+from tests.conftest import CONF_CHECK, REPO, aws_spec, local_spec, render_spec, run_cli
 
 SITE_FILES = ("core-site.xml", "hdfs-site.xml", "yarn-site.xml", "mapred-site.xml")
 
@@ -44,7 +45,7 @@ def ec2_conf(tmp_path):
     data["node_groups"]["task"] = {"instance_type": "m5.xlarge", "count": 2, "market": "spot"}
     data["overrides"] = {"spark": {"spark.sql.shuffle.partitions": 200}, "hdfs": {"dfs.blocksize": 268435456}}
     wd = Workdir(tmp_path / "wd")
-    render(parse_spec(data), wd)
+    render_spec(parse_spec(data), wd)
     return wd.conf
 
 
@@ -84,7 +85,7 @@ def test_spark_defaults_content(ec2_conf):
 
 def test_local_render(tmp_path):
     wd = Workdir(tmp_path / "wd")
-    render(parse_spec(local_spec(local={"master_port": 7100, "webui_port": 8100})), wd)
+    render_spec(parse_spec(local_spec(local={"master_port": 7100, "webui_port": 8100})), wd)
     spark = spark_props(wd.conf / "spark-defaults.conf")
     assert spark["spark.master"] == "spark://127.0.0.1:7100"
     assert spark["spark.pyspark.python"] == sys.executable
@@ -99,7 +100,7 @@ def test_local_render(tmp_path):
 
 def test_fast_jvm_start_off_removes_c1_flags(tmp_path):
     wd = Workdir(tmp_path / "wd")
-    render(parse_spec(local_spec(tuning={"fast_jvm_start": False, "python_bound_executors": False})), wd)
+    render_spec(parse_spec(local_spec(tuning={"fast_jvm_start": False, "python_bound_executors": False})), wd)
     assert "TieredStopAtLevel" not in (wd.conf / "spark-defaults.conf").read_text()
     assert "TieredStopAtLevel" not in (wd.conf / "spark-env.sh").read_text()
 
@@ -108,34 +109,48 @@ def test_image_workload_executor_tuning(tmp_path):
     """Executors: C1 + serial GC via defaultJavaOptions (users' extraJavaOptions stay theirs), heap-only
     malloc and one BLAS/OpenMP thread per task core."""
     wd = Workdir(tmp_path / "wd")
-    render(parse_spec(local_spec()), wd)
+    render_spec(parse_spec(local_spec()), wd)
     spark = spark_props(wd.conf / "spark-defaults.conf")
     assert spark["spark.executor.defaultJavaOptions"] == "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
     assert "spark.executor.extraJavaOptions" not in spark
     assert spark["spark.executorEnv.MALLOC_MMAP_MAX_"] == "0"
     assert int(spark["spark.executorEnv.MALLOC_TRIM_THRESHOLD_"]) >= 2**32
     assert spark["spark.executorEnv.OMP_NUM_THREADS"] == spark["spark.executorEnv.OPENBLAS_NUM_THREADS"] == "1"
-    render(parse_spec(local_spec(tuning={"python_bound_executors": False})), wd)
+    render_spec(parse_spec(local_spec(tuning={"python_bound_executors": False})), wd)
     assert "spark.executor.defaultJavaOptions" not in spark_props(wd.conf / "spark-defaults.conf")
 
 
-def test_render_is_deterministic(tmp_path):
+def test_render_is_deterministic_and_self_contained(tmp_path):
     spec = parse_spec(aws_spec(count=4))
     wd = Workdir(tmp_path / "wd")
-    first = {p: p.read_bytes() for p in render(spec, wd).files}
-    again = {p: p.read_bytes() for p in render(parse_spec(aws_spec(count=4)), wd).files}
+    first = {p: p.read_bytes() for p in render_spec(spec, wd).files}
+    again = {p: p.read_bytes() for p in render_spec(parse_spec(aws_spec(count=4)), wd).files}
     assert first == again
-    _, _, contents = render_files(spec, wd)
-    templated = {str(wd.root / k) for k in contents}
-    copied = {str(p) for p in first} - templated
-    assert templated <= {str(p) for p in first} and f"{wd.root}/terraform/main.tf.json" in templated
-    assert copied and all("/terraform/modules/" in p for p in copied)
+    _, _, contents = render_files(get_provider(spec, wd))
+    assert {str(wd.root / k) for k in contents} == {str(p) for p in first}
+    assert f"{wd.root}/terraform/main.tf.json" in {str(p) for p in first}
+    modules = {k.split("/")[2] for k in contents if k.startswith("terraform/modules/")}
+    assert modules == {"network", "storage", "node-iam", "ec2-cluster"}  # what main.tf.json calls, no more
+    for rel, content in contents.items():
+        if rel.startswith("terraform/modules/"):
+            assert content == (REPO / "infra" / rel.removeprefix("terraform/")).read_text()
+
+
+def test_render_removes_files_the_previous_render_wrote_and_this_one_does_not(tmp_path):
+    wd = Workdir(tmp_path / "wd")
+    mixed = aws_spec(core="m5.2xlarge")
+    mixed["node_groups"]["task"] = {"instance_type": "m5.xlarge", "count": 1}
+    render_spec(parse_spec(mixed), wd)
+    assert (wd.conf / "yarn-site.task.xml").is_file()  # task nodes differ from core nodes
+    render_spec(parse_spec(aws_spec(core="m5.2xlarge")), wd)
+    assert not (wd.conf / "yarn-site.task.xml").exists()
+    assert (wd.conf / "yarn-site.xml").is_file()
 
 
 def test_values_are_xml_escaped(tmp_path):
     data = aws_spec(overrides={"core": {"x.odd": "a<b&c"}})
     wd = Workdir(tmp_path / "wd")
-    render(parse_spec(data), wd)
+    render_spec(parse_spec(data), wd)
     assert xml_props(wd.conf / "core-site.xml")["x.odd"] == "a<b&c"
 
 
@@ -179,7 +194,7 @@ needs_checker = pytest.mark.skipif(
 )
 def test_hadoop_and_spark_accept_rendered_config(tmp_path, data):
     wd = Workdir(tmp_path / "wd")
-    render(parse_spec(data), wd)
+    render_spec(parse_spec(data), wd)
     proc = subprocess.run(
         [sys.executable, str(CONF_CHECK), str(wd.conf), "--spark-defaults", str(wd.conf / "spark-defaults.conf")],
         capture_output=True,

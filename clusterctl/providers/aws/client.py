@@ -54,28 +54,31 @@ _REGION = (
     "AuthorizationHeaderMalformed",
 )
 _DENIED = ("UnauthorizedOperation", "AccessDenied", "AccessDeniedException")
+_KNOWN = (  # error codes -> the one-line message with the fix
+    (
+        _CREDENTIALS,
+        "AWS rejected or could not find credentials ({code}): run `aws configure`, set AWS_PROFILE, "
+        "or refresh the session with `aws sso login`",
+    ),
+    (
+        _QUOTA,
+        "AWS quota reached ({code}): request an increase in Service Quotas (e.g. 'Running On-Demand "
+        "Standard instances' vCPUs) for this region, or ask for fewer/smaller nodes in the spec",
+    ),
+    (
+        _CAPACITY,
+        "AWS has no capacity for this request ({code}): try another instance type or availability zone, "
+        "or on_demand instead of spot",
+    ),
+)
 
 
 def explain_aws_error(text: str, region: str | None = None) -> str | None:
     """A one-line message with the fix for a known AWS failure in ``text`` (None if not recognised)."""
-    code = next((c for c in _CREDENTIALS if c in text), None)
-    if code:
-        return (
-            f"AWS rejected or could not find credentials ({code}): run `aws configure`, set AWS_PROFILE, "
-            "or refresh the session with `aws sso login`"
-        )
-    code = next((c for c in _QUOTA if c in text), None)
-    if code:
-        return (
-            f"AWS quota reached ({code}): request an increase in Service Quotas (e.g. 'Running On-Demand "
-            "Standard instances' vCPUs) for this region, or ask for fewer/smaller nodes in the spec"
-        )
-    code = next((c for c in _CAPACITY if c in text), None)
-    if code:
-        return (
-            f"AWS has no capacity for this request ({code}): try another instance type or availability zone, "
-            "or on_demand instead of spot"
-        )
+    for codes, fix in _KNOWN:
+        code = next((c for c in codes if c in text), None)
+        if code:
+            return fix.format(code=code)
     code = next((c for c in _REGION if c in text), None)
     if code:
         where = f" {region}" if region else ""

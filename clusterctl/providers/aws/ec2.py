@@ -1,19 +1,35 @@
 """EC2 provider: Terraform (network, storage, ec2-cluster modules), then wait for the instances."""
 
 import time
+from typing import Any, ClassVar
 
 from clusterctl.config.catalog import load_catalog
+from clusterctl.config.properties import Ruled
 from clusterctl.errors import ClusterctlError
-from clusterctl.progress import Reporter
+from clusterctl.progress import LineSink, Reporter
 from clusterctl.providers.aws import client as aws
 from clusterctl.providers.aws.terraformed import TerraformedProvider
-from clusterctl.providers.base import ClusterStatus, Job, LogFile, RunResult, WorkerInfo
+from clusterctl.providers.base import ClusterStatus, Job, LogFile, Properties, RunResult, WorkerInfo
 
 RUNNING_TIMEOUT_S = 900.0
+NODE_PYTHON = "/opt/clusterctl/venv/bin/python"
 
 
 class Ec2Provider(TerraformedProvider):
     """m4/m5 instances in their own VPC; Spark/Hadoop are installed by the node bootstrap."""
+
+    name: ClassVar[str] = "ec2"
+    CLUSTER_MODULE = "ec2-cluster"
+    OUTPUTS = ("master_public_ip", "master_private_ip", "core_private_ips", "task_private_ips", "instance_ids")
+    DEPLOY_MODE = Ruled("client", "driver on the master node")
+    PYTHON = Ruled(NODE_PYTHON, "the nodes' workload virtualenv")
+
+    def cluster_inputs(self, properties: Properties) -> dict[str, Any]:
+        """The security group, and the AMI when the spec pins one."""
+        inputs: dict[str, Any] = {"security_group_ids": ["${module.network.security_group_id}"]}
+        if self.spec.ami_id:
+            inputs["ami_id"] = self.spec.ami_id
+        return inputs
 
     def up(self, report: Reporter) -> ClusterStatus:
         """Apply the plan and wait until every instance is running."""
@@ -78,7 +94,7 @@ class Ec2Provider(TerraformedProvider):
             started_at=min(launched).isoformat() if launched else None,
         )
 
-    def submit(self, job: Job, report: Reporter, on_output: Reporter) -> RunResult:
+    def submit(self, job: Job, report: Reporter, on_output: LineSink) -> RunResult:
         """Not available until the node bootstrap (Hadoop/Spark over SSH) lands."""
         raise ClusterctlError(
             "provider ec2: submit needs the node bootstrap (Hadoop/YARN/Spark installed over SSH), which is "

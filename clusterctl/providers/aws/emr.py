@@ -2,19 +2,39 @@
 
 import json
 from datetime import UTC, datetime
+from typing import Any, ClassVar
 
+from clusterctl.config.properties import Ruled
 from clusterctl.errors import ClusterctlError
-from clusterctl.progress import Reporter
+from clusterctl.progress import LineSink, Reporter
 from clusterctl.providers.aws import client as aws
 from clusterctl.providers.aws import emr_steps
+from clusterctl.providers.aws.emr_config import bootstrap_script, emr_configurations
 from clusterctl.providers.aws.terraformed import TerraformedProvider
-from clusterctl.providers.base import ClusterStatus, Job, LogFile, RunResult, WorkerInfo
+from clusterctl.providers.base import ClusterStatus, Job, LogFile, Properties, RunResult, WorkerInfo
 
+EMR_PYTHON = "/usr/bin/python3"
 STEP_LOG_WAIT_S = 420.0  # EMR pushes step logs to S3 about every five minutes
 
 
 class EmrProvider(TerraformedProvider):
     """An EMR cluster with clusterctl's sizing as its configurations."""
+
+    name: ClassVar[str] = "emr"
+    CLUSTER_MODULE = "emr-cluster"
+    OUTPUTS = ("cluster_id", "master_public_dns", "log_uri")
+    DEPLOY_MODE = Ruled("cluster", "EMR steps run the driver in YARN")
+    PYTHON = Ruled(EMR_PYTHON, "EMR's system Python, where the bootstrap action installs the workload packages")
+
+    def cluster_inputs(self, properties: Properties) -> dict[str, Any]:
+        """Release, security group, configurations from the properties, bootstrap action, idle timeout."""
+        return {
+            "release_label": self.spec.versions.emr_release,
+            "additional_security_group_ids": ["${module.network.security_group_id}"],
+            "configurations_json": json.dumps(emr_configurations(properties), sort_keys=True),
+            "bootstrap_script": bootstrap_script(self.spec),
+            "idle_timeout_seconds": max(60, self.spec.idle_timeout_minutes * 60),
+        }
 
     def _cluster_id(self) -> str:
         cluster_id = self.outputs().get("cluster_id")
@@ -61,7 +81,7 @@ class EmrProvider(TerraformedProvider):
             started_at=created.isoformat() if created else None,
         )
 
-    def submit(self, job: Job, report: Reporter, on_output: Reporter) -> RunResult:
+    def submit(self, job: Job, report: Reporter, on_output: LineSink) -> RunResult:
         """Upload the job, run it as a ``spark-submit --deploy-mode cluster`` step, wait, fetch its logs."""
         outputs = self.outputs()
         cluster_id = self._cluster_id()
@@ -93,8 +113,8 @@ class EmrProvider(TerraformedProvider):
 
     def logs(self, run_id: str | None = None) -> list[LogFile]:
         """Step logs fetched by ``submit`` (the full set stays in the cluster's S3 log location)."""
-        runs = sorted(p for p in self.workdir.sub("runs").iterdir() if p.is_dir())
-        run = self.workdir.sub("runs") / run_id if run_id else (runs[-1] if runs else None)
+        runs = self.workdir.runs()
+        run = self.workdir.path("runs") / run_id if run_id else (runs[-1] if runs else None)
         if run is None or not run.is_dir():
-            raise ClusterctlError(f"no run {run_id or '(none yet)'} in {self.workdir.sub('runs')}")
+            raise ClusterctlError(f"no run {run_id or '(none yet)'} in {self.workdir.path('runs')}")
         return [LogFile("step stderr", run / "driver.log"), LogFile("driver stdout", run / "stdout.txt")]

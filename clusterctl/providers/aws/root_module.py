@@ -2,27 +2,20 @@
 
 ``main.tf.json`` is a pure function of the spec (and the endpoint override); values only known
 at plan time (your public IP, the account's bucket name, the TTL timestamp, your SSH public key)
-are Terraform variables, written to ``terraform.tfvars.json`` by ``plan``. The modules are copied
-from ``infra/modules`` so the workdir is self-contained.
+are Terraform variables, written to ``terraform.tfvars.json`` by ``plan``. The modules are rendered
+from ``infra/modules`` beside it, so the workdir is self-contained.
 """
 
-import json
-import re
-import shutil
 from datetime import UTC, datetime, timedelta
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from clusterctl.config.properties import OVERRIDE_SECTIONS, Setting
 from clusterctl.config.spec import ClusterSpec
 from clusterctl.errors import ClusterctlError
 from clusterctl.providers.aws import client as aws
 from clusterctl.resources import infra_dir
 
 TF_DIR = "terraform"
-# Keys EMR sets itself (hosts, paths, master); clusterctl only sends sizing and overrides.
-EMR_MANAGED_KEYS = {"spark.master", "spark.submit.deployMode", "spark.pyspark.python", "spark.eventLog.dir"}
 _ENDPOINT_SERVICES = ("ec2", "emr", "iam", "kms", "s3", "sts")
 
 
@@ -37,65 +30,12 @@ def _group(spec: ClusterSpec, role: str) -> dict[str, Any]:
     return out
 
 
-def emr_configurations(settings: dict[str, dict[str, Setting]]) -> list[dict[str, Any]]:
-    """EMR ``Configurations`` from clusterctl's computed values and the spec's overrides."""
-    out = []
-    for fname in OVERRIDE_SECTIONS:
-        props = {
-            s.key: s.value
-            for s in settings[fname].values()
-            if s.origin in ("computed", "override") and s.key not in EMR_MANAGED_KEYS
-        }
-        if props:
-            out.append(
-                {
-                    "Classification": fname.removesuffix(".xml").removesuffix(".conf"),
-                    "Properties": dict(sorted(props.items())),
-                }
-            )
-    return out
-
-
-def node_packages() -> list[str]:
-    """What the nodes' Python needs for the workloads: the ``workloads`` and ``faces`` extras, less pyspark."""
-    reqs = metadata.requires("clusterctl") or []
-    picked = []
-    for req in reqs:
-        spec, _, marker = req.partition(";")
-        if re.search(r"extra\s*==\s*['\"](workloads|faces)['\"]", marker) and not spec.strip().startswith("pyspark"):
-            picked.append(spec.strip().replace(" ", ""))
-    return sorted(picked)
-
-
-TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
-
-
-def bootstrap_script(spec: ClusterSpec) -> str:
-    """EMR bootstrap action: install the workloads' Python packages on every node.
-
-    torch comes from PyTorch's CPU index first (PyPI's Linux wheel is the multi-GB CUDA build);
-    the other packages then find it installed.
-    """
-    packages = node_packages()
-    torch = [p for p in packages if p.startswith("torch")]
-    rest = " ".join(f"'{p}'" for p in packages if p not in torch)
-    lines = [
-        "#!/bin/bash",
-        f"# clusterctl bootstrap for EMR cluster {spec.name}: Python packages the workloads need.",
-        "set -euo pipefail",
-        # native LAPACK for Spark ML (PCA's SVD), else netlib's pure-Java fallback
-        "sudo dnf install -y -q openblas lapack || sudo yum install -y -q openblas lapack || true",
-    ]
-    if torch:
-        lines.append(
-            f"sudo python3 -m pip install --quiet --index-url {TORCH_CPU_INDEX} " + " ".join(f"'{p}'" for p in torch)
-        )
-    lines.append(f"sudo python3 -m pip install --quiet {rest}")
-    return "\n".join(lines) + "\n"
-
-
-def root_module(spec: ClusterSpec, settings: dict[str, dict[str, Setting]]) -> dict[str, Any]:
-    """The root module as a JSON-serialisable dict."""
+def root_module(
+    spec: ClusterSpec, cluster_module: str, cluster_inputs: dict[str, Any], outputs: tuple[str, ...]
+) -> dict[str, Any]:
+    """The root module as a JSON-serialisable dict: network, storage and the provider's cluster module
+    (``infra/modules/<cluster_module>`` called with the shared inputs plus ``cluster_inputs``), whose
+    ``outputs`` become the root's."""
     tags = {aws.CLUSTER_TAG: spec.name, **spec.tags}
     provider: dict[str, Any] = {"region": spec.region, "default_tags": [{"tags": tags}]}
     if aws.endpoint():
@@ -132,21 +72,7 @@ def root_module(spec: ClusterSpec, settings: dict[str, dict[str, Setting]]) -> d
         "ttl": "${var.ttl}",
         "subnet_id": "${module.network.subnet_id}",
     }
-    if spec.provider == "ec2":
-        cluster |= {"source": "./modules/ec2-cluster", "security_group_ids": ["${module.network.security_group_id}"]}
-        if spec.ami_id:
-            cluster["ami_id"] = spec.ami_id
-        outputs = ("master_public_ip", "master_private_ip", "core_private_ips", "task_private_ips", "instance_ids")
-    else:
-        cluster |= {
-            "source": "./modules/emr-cluster",
-            "release_label": spec.versions.emr_release,
-            "additional_security_group_ids": ["${module.network.security_group_id}"],
-            "configurations_json": json.dumps(emr_configurations(settings), sort_keys=True),
-            "bootstrap_script": bootstrap_script(spec),
-            "idle_timeout_seconds": max(60, spec.idle_timeout_minutes * 60),
-        }
-        outputs = ("cluster_id", "master_public_dns", "log_uri")
+    cluster |= {"source": f"./modules/{cluster_module}", **cluster_inputs}
     modules["cluster"] = cluster
     string = {"type": "string"}
     return {
@@ -169,26 +95,19 @@ def root_module(spec: ClusterSpec, settings: dict[str, dict[str, Setting]]) -> d
     }
 
 
-def root_module_json(spec: ClusterSpec, settings: dict[str, dict[str, Setting]]) -> str:
-    """``main.tf.json`` text (deterministic)."""
-    return json.dumps(root_module(spec, settings), indent=2, sort_keys=True) + "\n"
+def module_files(names: tuple[str, ...]) -> dict[str, str]:
+    """The files of ``infra/modules/<name>`` for each name, as ``{terraform/modules/...: content}``.
 
-
-def copy_modules(spec: ClusterSpec, workdir_root: Path) -> list[Path]:
-    """Copy the modules the root module calls into ``<workdir>/terraform/modules``; return the files."""
-    modules_dir = workdir_root / TF_DIR / "modules"
-    wanted = ("network", "storage", "node-iam", "ec2-cluster" if spec.provider == "ec2" else "emr-cluster")
-    if modules_dir.exists():
-        shutil.rmtree(modules_dir)
-    written: list[Path] = []
-    for name in wanted:
-        shutil.copytree(
-            infra_dir() / "modules" / name,
-            modules_dir / name,
-            ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*"),
-        )
-        written += sorted(p for p in (modules_dir / name).rglob("*") if p.is_file())
-    return written
+    Rendered into the workdir beside ``main.tf.json``, so the workdir is self-contained.
+    """
+    files: dict[str, str] = {}
+    for name in names:
+        src = infra_dir() / "modules" / name
+        for path in sorted(src.rglob("*")):
+            rel = path.relative_to(src)
+            if path.is_file() and not rel.parts[0].startswith(".terraform") and ".tfstate" not in path.name:
+                files[f"{TF_DIR}/modules/{name}/{rel.as_posix()}"] = path.read_text()
+    return files
 
 
 def runtime_vars(spec: ClusterSpec, now: datetime | None = None) -> dict[str, Any]:

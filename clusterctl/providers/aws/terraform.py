@@ -151,7 +151,7 @@ class Terraform:
         except ValueError:
             raise TerraformError(f"terraform validate: {_first_error(proc.stderr or proc.stdout)}") from None
         if not result.get("valid"):
-            diag = next((d for d in result.get("diagnostics", []) if d.get("severity") == "error"), {})
+            diag: dict[str, Any] = next((d for d in result.get("diagnostics", []) if d.get("severity") == "error"), {})
             raise TerraformError(f"terraform validate: {diag.get('summary', 'invalid')} — {diag.get('detail', '')}")
         return result
 

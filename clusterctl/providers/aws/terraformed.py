@@ -5,50 +5,25 @@ resumed by running ``up`` again, and removed by ``down``; nothing is left untrac
 """
 
 import json
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import asdict
+from typing import Any, ClassVar
 
-from clusterctl.config.catalog import load_catalog
+from clusterctl.config.properties import NodeLayout, Ruled
 from clusterctl.config.spec import ClusterSpec
 from clusterctl.errors import ClusterctlError
 from clusterctl.progress import Reporter
 from clusterctl.providers.aws import client as aws
-from clusterctl.providers.aws.root_module import TF_DIR, runtime_vars
+from clusterctl.providers.aws.pricing import node_costs
+from clusterctl.providers.aws.root_module import TF_DIR, module_files, root_module, runtime_vars
 from clusterctl.providers.aws.terraform import Terraform, TerraformError, summarize_plan
-from clusterctl.providers.base import DownResult, PlanResult
+from clusterctl.providers.base import DownResult, NodeCost, PlanResult, Properties, hourly_total
 from clusterctl.workdir import Workdir
 
+NODE_ROOT = "/mnt/clusterctl"  # on the nodes: the encrypted data volume
+NODE_CONF_DIR = "/etc/hadoop/conf"
+SHARED_MODULES = ("network", "storage", "node-iam")
+
 PLAN_FILE = "tfplan"
-
-
-@dataclass(frozen=True)
-class NodeCost:
-    """Hourly on-demand cost of one node group."""
-
-    role: str
-    instance_type: str
-    count: int
-    usd_per_hour: float | None
-
-    @property
-    def total(self) -> float | None:
-        """$/h for the whole group (None when the catalog has no price in the region)."""
-        return None if self.usd_per_hour is None else self.usd_per_hour * self.count
-
-
-def node_costs(spec: ClusterSpec) -> list[NodeCost]:
-    """On-demand $/h of each node group in the spec's region (spot is billed lower; this is the ceiling)."""
-    types = load_catalog().types
-    return [
-        NodeCost(role, g.instance_type, g.count, types[g.instance_type].price(spec.region))
-        for role, g in spec.node_groups.items()
-    ]
-
-
-def hourly_cost(spec: ClusterSpec) -> float | None:
-    """$/h of the whole cluster, or None if a price is missing."""
-    totals = [c.total for c in node_costs(spec)]
-    return None if any(t is None for t in totals) else round(sum(t for t in totals if t is not None), 4)
 
 
 def translate(exc: TerraformError, region: str) -> ClusterctlError:
@@ -58,11 +33,60 @@ def translate(exc: TerraformError, region: str) -> ClusterctlError:
 
 
 class TerraformedProvider:
-    """Base of the AWS providers: subclasses add waiting, status, submit and logs."""
+    """Base of the AWS providers: YARN on nodes named master, core-N, task-N, laid out by Terraform.
+
+    Subclasses name their cluster module and its outputs, say where the driver and the workloads'
+    Python run, and add waiting, status, submit and logs.
+    """
+
+    name: ClassVar[str]
+    CLUSTER_MODULE: ClassVar[str]  # infra/modules/<this>
+    OUTPUTS: ClassVar[tuple[str, ...]]  # the cluster module's outputs, re-exported by the root
+    DEPLOY_MODE: ClassVar[Ruled]
+    PYTHON: ClassVar[Ruled]
 
     def __init__(self, spec: ClusterSpec, workdir: Workdir) -> None:
         self.spec = spec
         self.workdir = workdir
+
+    @staticmethod
+    def default_spark_version() -> str:
+        """The Spark that ``init`` writes for a cluster built on nodes."""
+        return "4.0.1"
+
+    def node_layout(self) -> NodeLayout:
+        """Hosts named by role (``/etc/hosts`` maps them), the data volume at ``NODE_ROOT``, HDFS on the master."""
+        groups = self.spec.node_groups
+        workers = [f"core-{i}" for i in range(1, groups.core.count + 1)]
+        if groups.task:
+            workers += [f"task-{i}" for i in range(1, groups.task.count + 1)]
+        return NodeLayout(
+            scheduler="yarn",
+            master_host="master",
+            worker_hosts=tuple(workers),
+            root=NODE_ROOT,
+            conf_dir=NODE_CONF_DIR,
+            default_fs=Ruled("hdfs://master:8020", "NameNode on the master"),
+            spark_master=Ruled("yarn", "Spark on YARN"),
+            deploy_mode=self.DEPLOY_MODE,
+            python=self.PYTHON,
+            event_log_dir=Ruled("hdfs:///spark-events", "event logs beside the cluster"),
+            instance_profile_s3a=True,
+        )
+
+    def cluster_inputs(self, properties: Properties) -> dict[str, Any]:
+        """Inputs of the cluster module beyond those every cluster module takes."""
+        raise NotImplementedError
+
+    def extra_files(self, properties: Properties) -> dict[str, str]:
+        """The Terraform root module (``terraform/main.tf.json``) and the modules it calls."""
+        root = root_module(self.spec, self.CLUSTER_MODULE, self.cluster_inputs(properties), self.OUTPUTS)
+        files = {f"{TF_DIR}/main.tf.json": json.dumps(root, indent=2, sort_keys=True) + "\n"}
+        return files | module_files((*SHARED_MODULES, self.CLUSTER_MODULE))
+
+    def node_costs(self) -> list[NodeCost]:
+        """On-demand $/h of each node group in the spec's region."""
+        return node_costs(self.spec)
 
     @property
     def tf(self) -> Terraform:
@@ -86,14 +110,11 @@ class TerraformedProvider:
         report("terraform plan")
         plan = self._tf_call(tf.plan, PLAN_FILE)
         summary = summarize_plan(plan)
-        costs = node_costs(self.spec)
+        costs = self.node_costs()
         return PlanResult(
             summary=summary.to_dict(),
-            hourly_usd=hourly_cost(self.spec),
-            nodes=[
-                {"role": c.role, "instance_type": c.instance_type, "count": c.count, "usd_per_hour": c.usd_per_hour}
-                for c in costs
-            ],
+            hourly_usd=hourly_total(costs),
+            nodes=[asdict(c) for c in costs],
             ssh_cidrs=tfvars["ssh_cidrs"],
             plan_file=str(tf.dir / PLAN_FILE),
         )

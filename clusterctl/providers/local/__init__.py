@@ -1,1 +1,1 @@
-"""Spark standalone (master + workers as JVMs) on 127.0.0.1: the provider, its processes and its Java/pyspark runtime."""
+"""Spark standalone on 127.0.0.1 (master + workers as JVMs): the provider, its processes, its Java runtime."""

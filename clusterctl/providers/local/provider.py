@@ -10,30 +10,37 @@ someone else, is stale and removed.
 import json
 import os
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import ClassVar
 
+from clusterctl.config.properties import NodeLayout, Ruled
 from clusterctl.config.spec import ClusterSpec
 from clusterctl.errors import ClusterctlError
-from clusterctl.progress import Reporter
+from clusterctl.progress import LineSink, Reporter
 from clusterctl.providers.base import (
     AppInfo,
     ClusterStatus,
     DownResult,
     Job,
     LogFile,
+    NodeCost,
     PlanResult,
+    Properties,
     RunResult,
     WorkerInfo,
+    hourly_total,
 )
 from clusterctl.providers.local.javaenv import Runtime, find_runtime
 from clusterctl.providers.local.processes import find_processes, listener_pid, owned_pid, port_in_use, stop_group
 from clusterctl.workdir import Workdir
 
+DEFAULT_SPARK = "4.0.1"  # what `init` writes when pyspark is not installed yet
 MASTER_CLASS = "org.apache.spark.deploy.master.Master"
 WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
 REGISTER_TIMEOUT_S = 180.0
@@ -48,6 +55,8 @@ class _Daemon:
 
 class LocalProvider:
     """Spark standalone on this machine, driven by the rendered files in the cluster's workdir."""
+
+    name: ClassVar[str] = "local"
 
     def __init__(self, spec: ClusterSpec, workdir: Workdir, runtime: Runtime | None = None) -> None:
         self.spec = spec
@@ -108,7 +117,7 @@ class LocalProvider:
         return [master, *workers]
 
     def _pid_file(self, daemon: _Daemon) -> Path:
-        return self.workdir.sub("pids") / f"{daemon.name}.pid"
+        return self.workdir.path("pids") / f"{daemon.name}.pid"
 
     def _running(self, daemon: _Daemon) -> int | None:
         return owned_pid(self._pid_file(daemon), self._marker) if self._pid_file(daemon).exists() else None
@@ -117,6 +126,41 @@ class LocalProvider:
     def _marker(self) -> str:
         # Every process of this cluster (daemons, executors, Python workers) inherits it.
         return f"SPARK_CONF_DIR={self.workdir.conf}"
+
+    # -- what differs about this provider --------------------------------------------------
+    @staticmethod
+    def default_spark_version() -> str:
+        """The installed pyspark's version: the local cluster runs it."""
+        try:
+            import pyspark
+        except ImportError:
+            return DEFAULT_SPARK
+        return pyspark.__version__
+
+    def node_layout(self) -> NodeLayout:
+        """Everything on 127.0.0.1, every directory inside the workdir, this Python on the executors."""
+        root = str(self.workdir.root.resolve())
+        return NodeLayout(
+            scheduler="standalone",
+            master_host="127.0.0.1",
+            worker_hosts=("127.0.0.1",) * self.spec.node_groups.core.count,
+            root=root,
+            conf_dir=f"{root}/conf",
+            default_fs=Ruled("file:///", "local provider: no HDFS; data are read from local paths"),
+            spark_master=Ruled(self.master_url, "local standalone master"),
+            deploy_mode=Ruled("client", "driver runs where clusterctl submits"),
+            python=Ruled(sys.executable, "this Python (same as the driver's)"),
+            event_log_dir=Ruled(f"file://{root}/events", "event logs beside the cluster"),
+            bind_address=Ruled("127.0.0.1", "daemons and web UIs listen on loopback only"),
+        )
+
+    def extra_files(self, properties: Properties) -> dict[str, str]:
+        """Nothing beyond conf/: the daemons read the rendered files directly."""
+        return {}
+
+    def node_costs(self) -> list[NodeCost]:
+        """This machine costs nothing extra."""
+        return [NodeCost(role, "local", g.count, 0.0) for role, g in self.spec.node_groups.items()]
 
     # -- master REST ---------------------------------------------------------------------------
     def _master_json(self) -> dict | None:
@@ -208,11 +252,11 @@ class LocalProvider:
                         f"{_tail(self._log_of(daemon), 3)}"
                     )
             time.sleep(0.2)
-        logs = self.workdir.sub("logs")
+        logs = self.workdir.path("logs")
         raise ClusterctlError(f"timed out after {REGISTER_TIMEOUT_S:.0f}s waiting for {what}; see {logs}")
 
     def _log_of(self, daemon: _Daemon) -> Path:
-        return self.workdir.sub("logs") / f"{daemon.name}.out"
+        return self.workdir.path("logs") / f"{daemon.name}.out"
 
     def status(self) -> ClusterStatus:
         """Workers, cores, memory and applications as the master reports them."""
@@ -248,7 +292,7 @@ class LocalProvider:
             started_at=started,
         )
 
-    def submit(self, job: Job, report: Reporter, on_output: Reporter) -> RunResult:
+    def submit(self, job: Job, report: Reporter, on_output: LineSink) -> RunResult:
         """spark-submit ``job`` against the master with the rendered spark-defaults; wait for it."""
         if self._running(self._daemons()[0]) is None:
             raise ClusterctlError(f"cluster {self.spec.name} is not running; start it with `clusterctl up`")
@@ -303,22 +347,22 @@ class LocalProvider:
 
     def logs(self, run_id: str | None = None) -> list[LogFile]:
         """The run's driver log and stdout, its executors' logs, then the daemons' logs."""
-        runs = sorted(p for p in self.workdir.sub("runs").iterdir() if p.is_dir())
+        runs = self.workdir.runs()
         found: list[LogFile] = []
-        if run_id is not None and not (self.workdir.sub("runs") / run_id).is_dir():
+        if run_id is not None and not (self.workdir.path("runs") / run_id).is_dir():
             known = ", ".join(p.name for p in runs[-5:]) or "none yet"
-            raise ClusterctlError(f"no run {run_id!r} in {self.workdir.sub('runs')}; recent runs: {known}")
-        run = self.workdir.sub("runs") / run_id if run_id else (runs[-1] if runs else None)
+            raise ClusterctlError(f"no run {run_id!r} in {self.workdir.path('runs')}; recent runs: {known}")
+        run = self.workdir.path("runs") / run_id if run_id else (runs[-1] if runs else None)
         if run is not None:
             found += [LogFile("driver", run / "driver.log"), LogFile("stdout", run / "stdout.txt")]
             app = _app_id(run / "driver.log")
-            app_dir = self.workdir.sub("work") / app if app else None
+            app_dir = self.workdir.path("work") / app if app else None
             if app_dir and app_dir.is_dir():
                 for executor in sorted(app_dir.iterdir(), key=lambda p: p.name):
                     for stream in ("stderr", "stdout"):
                         if (executor / stream).exists():
                             found.append(LogFile(f"executor {executor.name} {stream}", executor / stream))
-        found += [LogFile(f"daemon {p.stem}", p) for p in sorted(self.workdir.sub("logs").glob("*.out"))]
+        found += [LogFile(f"daemon {p.stem}", p) for p in sorted(self.workdir.path("logs").glob("*.out"))]
         return found
 
     def plan(self, report: Reporter) -> PlanResult:
@@ -331,11 +375,8 @@ class LocalProvider:
                 "destroy": {},
                 "warnings": [],
             },
-            hourly_usd=0.0,
-            nodes=[
-                {"role": role, "instance_type": "local", "count": g.count, "usd_per_hour": 0.0}
-                for role, g in self.spec.node_groups.items()
-            ],
+            hourly_usd=hourly_total(self.node_costs()),
+            nodes=[asdict(c) for c in self.node_costs()],
         )
 
     def down(self, report: Reporter, delete_bucket: bool = False) -> DownResult:

@@ -1,32 +1,13 @@
-"""What the fruits pipeline reports besides its parquet: phase timings, plots and a neighbourhood-quality figure.
+"""What the fruits pipeline reports besides its parquet and timings: plots and a neighbourhood-quality figure.
 
 Works on a driver-side sample (numpy arrays), so the Spark job and the plain baseline share it.
 """
 
-import time
 from pathlib import Path
 
 import numpy as np
 
 MAX_LEGEND = 20
-
-
-class PhaseTimer:
-    """Wall seconds per named phase, each measured from the end of the one before."""
-
-    def __init__(self) -> None:
-        self.started = self._last = time.monotonic()
-        self.seconds: dict[str, float] = {}
-
-    def end(self, name: str) -> None:
-        """Close phase ``name`` now."""
-        now = time.monotonic()
-        self.seconds[name] = round(now - self._last, 3)
-        self._last = now
-
-    def total(self) -> float:
-        """Seconds since the timer started."""
-        return round(time.monotonic() - self.started, 3)
 
 
 def nn_same_label_rate(labels: np.ndarray, points: np.ndarray) -> float:

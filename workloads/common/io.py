@@ -1,21 +1,24 @@
-"""Helpers shared by the workloads: images from any Hadoop URI, labels from paths, results back out."""
+"""Spark I/O the jobs share: images and parquet from any Hadoop URI, results back out, how work is spread.
+
+``pyspark`` is imported where it is used, so ``to_hadoop_uri`` (and the modules that only need it, such as
+``faces.steps``) import without Spark.
+"""
+
+from __future__ import annotations
 
 import math
 import os
-import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import unquote
+from typing import TYPE_CHECKING
 
-from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
+from workloads.common.images import IMAGE_GLOB, label_from_uri
+from workloads.common.job import JobError
 
-from workloads import IMAGE_SUFFIXES
-
-_EXTENSIONS = [suffix[1:] for suffix in IMAGE_SUFFIXES]
-IMAGE_GLOB = "*.{" + ",".join(_EXTENSIONS + [e.upper() for e in _EXTENSIONS]) + "}"  # *.{jpg,...,JPG,...}
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
 
 
 def to_hadoop_uri(path_or_uri: str) -> str:
@@ -28,16 +31,45 @@ def to_hadoop_uri(path_or_uri: str) -> str:
 def read_images(spark: SparkSession, uri: str, glob: str = IMAGE_GLOB) -> DataFrame:
     """Images under ``uri`` (recursive) as rows (path, label, content, length).
 
-    The label is the name of the image's parent folder, URL-decoded (class names contain spaces).
+    The label is the name of the image's parent folder, URL-decoded (``images.label_from_uri``).
     """
+    from pyspark.sql import functions as F
+
     df = (
         spark.read.format("binaryFile")
         .option("recursiveFileLookup", "true")
         .option("pathGlobFilter", glob)
         .load(to_hadoop_uri(uri))
     )
-    label = F.element_at(F.split(F.col("path"), "/"), -2)
-    return df.select("path", F.udf(unquote, "string")(label).alias("label"), "content", "length")
+    label = F.udf(lambda uri: label_from_uri(uri), "string")  # a lambda: Spark reads no UDF type from its hints
+    return df.select("path", label("path").alias("label"), "content", "length")
+
+
+def list_images(spark: SparkSession, uri: str, glob: str) -> tuple[DataFrame, int]:
+    """The images under --input ``uri`` (``read_images``) and how many files that is.
+
+    A missing or empty input is a ``JobError`` naming --input."""
+    from pyspark.errors import AnalysisException
+
+    try:
+        images = read_images(spark, uri, glob)
+    except AnalysisException as exc:  # e.g. PATH_NOT_FOUND
+        raise JobError(f"--input {uri}: {str(exc).splitlines()[0]}") from None
+    files = len(images.inputFiles())
+    if files == 0:
+        raise JobError(f"--input {uri}: no files matching {glob}")
+    return images, files
+
+
+def read_parquet(spark: SparkSession, uri: str, option: str, made_by: str) -> DataFrame:
+    """The parquet at ``uri``; a ``JobError`` naming ``option`` and the job that writes it if it is missing."""
+    from pyspark.errors import AnalysisException
+
+    try:
+        return spark.read.parquet(uri)
+    except AnalysisException as exc:
+        first = str(exc).splitlines()[0]
+        raise JobError(f"{option} {uri}: {first} (run `clusterctl submit {made_by}` first)") from None
 
 
 def copy_to_uri(spark: SparkSession, files: list[Path], dest_uri: str) -> None:
@@ -59,18 +91,20 @@ def staged_outputs(spark: SparkSession, dest_uri: str) -> Iterator[Path]:
         copy_to_uri(spark, sorted(Path(tmp).iterdir()), dest_uri)
 
 
-def fail(spark: SparkSession, job: str, message: str) -> int:
-    """Stop Spark first, so the error is the last line of the driver log that `submit` shows; exit code 2."""
-    spark.stop()
-    print(f"{job}: {message}", file=sys.stderr)
-    return 2
-
-
 def remove_uri(spark: SparkSession, uri: str) -> None:
     """Delete the file or directory ``uri`` (recursively) if it exists."""
     jvm = spark.sparkContext._jvm
     path = jvm.org.apache.hadoop.fs.Path(to_hadoop_uri(uri))
     path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).delete(path, True)
+
+
+def task_cpus() -> int:
+    """Executor side: the CPUs of the task running in this Python worker (``spark.task.cpus``; 1 outside a task),
+    the intra-op threads its model may use."""
+    from pyspark import TaskContext
+
+    task = TaskContext.get()
+    return task.cpus() if task else 1
 
 
 def task_slots(spark: SparkSession) -> int:

@@ -1,6 +1,6 @@
 """Face alignment: detect faces in every image, crop them to size x size, write JPEGs + a parquet of detections.
 
-    spark-submit workloads/faces_align.py --input URI [--output faces/aligned] [--detector auto]
+    spark-submit workloads/jobs/faces_align.py --input URI [--output faces/aligned] [--detector auto]
         [--keep central|largest|all] [--size 160] [--margin 32] [--rotate]
 
 Writes under --output: ``faces/`` (parquet: path, label, face, faces_found, detector, score, box,
@@ -13,19 +13,20 @@ import argparse
 import json
 import sys
 
-from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from workloads.common import IMAGE_GLOB, fail, remove_uri, spread_files, staged_outputs, task_slots, to_hadoop_uri
-from workloads.face_detect import DETECTORS
-from workloads.face_jobs import DEFAULTS, list_images, rate
-from workloads.face_pipeline import ALIGN_PROFILED, ALIGN_SCHEMA, KEEP, align_partitions
-from workloads.fruits_report import PhaseTimer
+from workloads.common.images import IMAGE_GLOB
+from workloads.common.io import list_images, remove_uri, spread_files, staged_outputs, task_slots, to_hadoop_uri
+from workloads.common.job import JobContext, UsageError, run_job
+from workloads.common.timing import rate
+from workloads.faces.detect import DETECTORS
+from workloads.faces.pipeline import ALIGN_PROFILED, ALIGN_SCHEMA, KEEP, align_partitions
+from workloads.faces.steps import DEFAULTS
 
 MAX_FAILURES_LISTED = 50
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def parser() -> argparse.ArgumentParser:
     """Command-line options of the job."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--input", required=True, help="directory or Hadoop URI of images, one sub-folder per person")
@@ -52,21 +53,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--min-score", type=float, default=0.9, help="MTCNN confidence below which a face is ignored")
     p.add_argument("--no-crops", action="store_true", help="do not write JPEG files (the parquet keeps the crops)")
     p.add_argument("--glob", default=IMAGE_GLOB, help="file name filter")
-    args = p.parse_args(argv)
+    return p
+
+
+def check(args: argparse.Namespace) -> None:
+    """Option values that parse but make no crop."""
     if args.size < 16 or args.margin < 0:
-        p.error("--size must be at least 16 and --margin at least 0")
-    return args
+        raise UsageError("--size must be at least 16 and --margin at least 0")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the job; return the process exit code."""
-    args = parse_args(argv)
-    timer = PhaseTimer()
-    spark = SparkSession.builder.appName("faces-align").getOrCreate()
+def align(job: JobContext) -> None:
+    """Detect and crop in the executors, then count what was found and write the summary."""
+    spark, args, timer = job.spark, job.args, job.timer
     timer.end("session_s")
-    images, files, error = list_images(spark, args.input, args.glob)
-    if error:
-        return fail(spark, "faces_align", error)
+    images, files = list_images(spark, args.input, args.glob)
     timer.end("list_s")
     slots = task_slots(spark)
     tasks = spread_files(spark, files, slots, min_files_per_task=200)
@@ -136,8 +136,11 @@ def main(argv: list[str] | None = None) -> int:
     with staged_outputs(spark, out) as tmp:
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps({k: v for k, v in summary.items() if k != "failures"}))
-    spark.stop()
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the job; return the process exit code."""
+    return run_job("faces_align", parser(), align, argv, app_name="faces-align", check=check)
 
 
 if __name__ == "__main__":

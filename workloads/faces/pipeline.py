@@ -1,8 +1,8 @@
 """What the face jobs run inside executors: images → aligned faces → embeddings → identities.
 
 The functions returned here are ``mapInPandas`` functions. They live in this module (not in the
-jobs' modules) so that unpickling them in a Python worker does not import pyspark.ml or sklearn's
-plotting. Models are cached per worker process (``face_detect``/``face_embed``), so Spark's worker
+jobs' modules) so that unpickling them in a Python worker does not import Spark ML or sklearn's
+plotting. Models are cached per worker process (``faces.detect``/``faces.embed``), so Spark's worker
 reuse means one load per executor core, not per task or micro-batch.
 """
 
@@ -13,9 +13,10 @@ from pathlib import PurePosixPath
 
 import numpy as np
 
-from workloads.face_detect import align, central_first, decode_rgb, detect, encode_jpeg, load_detector
-from workloads.face_embed import ModelRef, embedder
-from workloads.face_identity import identify
+from workloads.common.io import task_cpus
+from workloads.faces.detect import align, central_first, decode_rgb, detect, encode_jpeg, load_detector
+from workloads.faces.embed import ModelRef, embedder
+from workloads.faces.identity import identify
 
 ALIGN_SCHEMA = (
     "path string, label string, face int, faces_found int, detector string, score float, "
@@ -27,12 +28,6 @@ EMBED_SCHEMA = "path string, label string, face int, embedding array<float>, err
 ALIGN_PROFILED = ("load", "decode", "detect", "crop", "write")
 EMBED_PROFILED = ("load", "decode", "embed")
 KEEP = ("central", "largest", "all")
-
-
-def _threads() -> int:
-    from pyspark import TaskContext
-
-    return TaskContext.get().cpus() if TaskContext.get() else 1
 
 
 def crop_name(label: str, path: str, face: int) -> str:
@@ -164,7 +159,7 @@ def embed_partitions(ref: ModelRef, batch_size: int, accumulators: dict) -> Call
     def run(batches: Iterator) -> Iterator:
         import pandas as pd
 
-        threads = _threads()
+        threads = task_cpus()
         for pdf in batches:
             seconds: Counter = Counter()
             vectors: list = [None] * len(pdf)
@@ -199,13 +194,13 @@ STREAM_SCHEMA = (
 
 def recognize_partitions(opts: dict, ref: ModelRef, classifier) -> Callable:
     """(path, modificationTime, content) batches → ``STREAM_SCHEMA`` rows: align (one face per image),
-    embed and classify. ``classifier`` is a broadcast of the dict ``faces_classify`` saves."""
+    embed and classify. ``classifier`` is a broadcast of the dict ``faces-classify`` saves."""
 
     def run(batches: Iterator) -> Iterator:
         import pandas as pd
 
         saved = classifier.value
-        threads = _threads()
+        threads = task_cpus()
         seconds: Counter = Counter()
         for pdf in batches:
             out = []
@@ -247,7 +242,7 @@ def warm_up(opts: dict, ref: ModelRef, classifier) -> Callable:
 
     def run(batches: Iterator) -> Iterator:
         load_detector(opts["detector"])
-        embedder(ref, _weights(ref), _threads())
+        embedder(ref, _weights(ref), task_cpus())
         _ = classifier.value  # unpickling it imports scikit-learn
         yield from batches
 

@@ -1,6 +1,6 @@
 """Image census: count, decode and measure every image under --input, per label.
 
-    spark-submit workloads/image_census.py --input DIR_OR_URI [--output URI]
+    spark-submit workloads/jobs/census.py --input DIR_OR_URI [--output URI]
 
 Decodes each image's header with Pillow inside the executors (undecodable files are counted,
 not fatal), aggregates per label, prints one JSON summary line on stdout and, with --output,
@@ -11,13 +11,12 @@ import argparse
 import io
 import json
 import sys
-import time
 
 import pandas as pd
-from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from workloads.common import read_images
+from workloads.common.io import read_images
+from workloads.common.job import JobContext, JobError, run_job
 
 
 def _decode(batches):
@@ -49,15 +48,18 @@ def _decode(batches):
         )
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the census; return the process exit code."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--input", required=True, help="directory or Hadoop URI of images (recursive)")
-    parser.add_argument("--output", help="where to write the per-label parquet table")
-    args = parser.parse_args(argv)
+def parser() -> argparse.ArgumentParser:
+    """Command-line options of the job."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--input", required=True, help="directory or Hadoop URI of images (recursive)")
+    p.add_argument("--output", help="where to write the per-label parquet table")
+    return p
 
-    spark = SparkSession.builder.getOrCreate()
-    start = time.time()
+
+def census(job: JobContext) -> None:
+    """Decode every image in the executors, aggregate per label, print the summary."""
+    spark, args = job.spark, job.args
+    job.timer.end("session_s")
     images = read_images(spark, args.input)
     schema = "path string, label string, length long, width int, height int, error string"
     decoded = images.mapInPandas(_decode, schema).cache()
@@ -74,10 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     rows = per_label.collect()
     if not rows:
-        print(f"image_census: no images under {args.input}", file=sys.stderr)
-        return 2
+        raise JobError(f"no images under {args.input}")
     if args.output:
         per_label.write.mode("overwrite").parquet(args.output)
+    job.timer.end("census_s")
     summary = {
         "images": sum(r["images"] for r in rows),
         "labels": len(rows),
@@ -86,11 +88,14 @@ def main(argv: list[str] | None = None) -> int:
         "largest_labels": [
             [r["label"], r["images"]] for r in sorted(rows, key=lambda r: (-r["images"], r["label"]))[:5]
         ],
-        "seconds": round(time.time() - start, 2),
+        "seconds": round(job.timer.seconds["census_s"], 2),
     }
     print(json.dumps(summary, sort_keys=True))
-    spark.stop()
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the census; return the process exit code."""
+    return run_job("image_census", parser(), census, argv)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from workloads.face_identity import Identified
+from workloads.faces.identity import Identified
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,10 @@
 """The fruits pipeline as a plain single-process, single-thread Python run: the benchmark's baseline.
 
-    python -m workloads.fruits_plain --input DIR --output DIR [--model efficientnet_lite0] [--k 300]
+    python -m workloads.fruits.plain --input DIR --output DIR [--model efficientnet_lite0] [--k 300]
 
-Same model code, decoding, batching and plots as the Spark job (workloads.features,
-workloads.fruits_report); StandardScaler + PCA with numpy instead of pyspark.ml; parquet with
-pyarrow. Local directories only. Prints the same kind of one-line JSON summary.
+Same model code, decoding, batching, labels and plots as the Spark job (``fruits.features``,
+``fruits.report``, ``common.images``); StandardScaler + PCA with numpy instead of Spark ML; parquet
+with pyarrow. Local directories only. Prints the same kind of one-line JSON summary.
 """
 
 import argparse
@@ -17,10 +17,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from workloads import IMAGE_SUFFIXES
-from workloads.backends import BACKENDS, DEFAULT_BACKEND, get_backend
-from workloads.features import featurize
-from workloads.fruits_report import PhaseTimer, nn_same_label_rate, write_plots
+from workloads.common.images import is_image, label_from_uri
+from workloads.common.timing import PhaseTimer, rate
+from workloads.fruits.backends import BACKENDS, DEFAULT_BACKEND, get_backend
+from workloads.fruits.features import PROFILED, featurize
+from workloads.fruits.report import nn_same_label_rate, write_plots
 
 
 def _scaler_pca(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     backend = get_backend(args.model)
     timer = PhaseTimer()
-    files = sorted(f for f in args.input.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+    files = sorted(f for f in args.input.rglob("*") if f.is_file() and is_image(f))
     timer.end("list_s")
     if not files:
         print(f"fruits_plain: no images under {args.input}", file=sys.stderr)
@@ -73,10 +74,11 @@ def main(argv: list[str] | None = None) -> int:
     pca, ratio = _scaler_pca(x, k)
     timer.end("fit_s")
 
-    labels = np.array([files[i].parent.name for i in ok])
+    uris = [files[i].resolve().as_uri() for i in ok]
+    labels = np.array([label_from_uri(uri) for uri in uris])
     table = pa.table(
         {
-            "path": [files[i].resolve().as_uri() for i in ok],
+            "path": uris,
             "features": _list_array(x.astype(np.float32)),
             "pca": _list_array(pca.astype(np.float32)),
             "label": labels,
@@ -100,10 +102,10 @@ def main(argv: list[str] | None = None) -> int:
         "k": k,
         "explained_variance_at_k": round(float(ratio.sum()), 6),
         "nn_same_label_rate": round(nn_same_label_rate(labels[idx], pca[idx].astype(np.float32)), 4),
-        "features_core_seconds": {key: round(seconds[key], 3) for key in ("load", "decode", "inference")},
+        "features_core_seconds": {key: round(seconds[key], 3) for key in PROFILED},
         "plots": {name: str(args.output / fname) for name, fname in plots.items()},
         "timings": timer.seconds | {"total_s": timer.total()},
-        "images_per_s_features": round(len(ok) / max(timer.seconds["features_s"], 1e-9), 2),
+        "images_per_s_features": rate(len(ok), timer.seconds["features_s"], 1)["images_per_s"],
     }
     (args.output / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary))

@@ -1,7 +1,7 @@
 """Streaming face recognition: Structured Streaming over a directory of snapshots, each aligned, embedded
-and classified by a saved ``faces_classify`` model, results appended to parquet and printed.
+and classified by a saved ``faces-classify`` model, results appended to parquet and printed.
 
-    spark-submit workloads/faces_stream.py [--watch faces/incoming] [--classifier faces/classifier]
+    spark-submit workloads/jobs/faces_stream.py [--watch faces/incoming] [--classifier faces/classifier]
         [--output faces/stream] [--timeout SECONDS | --once]
 
 --watch is a directory or prefix (local, hdfs:, s3a:/s3:); new image files in it are picked up
@@ -19,17 +19,19 @@ import time
 
 from pyspark.sql import SparkSession
 
-from workloads.common import IMAGE_GLOB, fail, task_slots, to_hadoop_uri
-from workloads.face_detect import DETECTORS
-from workloads.face_embed import get_embedder
-from workloads.face_jobs import DEFAULTS
-from workloads.face_pipeline import STREAM_SCHEMA, recognize_partitions, warm_up
-from workloads.faces_embed import add_model_options, model_ref
+from workloads.common.images import IMAGE_GLOB
+from workloads.common.io import task_slots, to_hadoop_uri
+from workloads.common.job import JobContext, JobError, run_job
+from workloads.faces.detect import DETECTORS
+from workloads.faces.embed import get_embedder
+from workloads.faces.pipeline import STREAM_SCHEMA, recognize_partitions, warm_up
+from workloads.faces.steps import DEFAULTS
+from workloads.jobs.faces_embed import add_model_options, model_ref
 
 BINARY_FILE_SCHEMA = "path string, modificationTime timestamp, length long, content binary"
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def parser() -> argparse.ArgumentParser:
     """Command-line options of the job."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--watch", default="faces/incoming", help="directory or prefix to watch (default %(default)s)")
@@ -50,11 +52,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     stop = p.add_mutually_exclusive_group()
     stop.add_argument("--timeout", type=float, help="stop after this many seconds (default: run until killed)")
     stop.add_argument("--once", action="store_true", help="process the files there now, then stop")
-    return p.parse_args(argv)
+    return p
 
 
 def load_classifier(spark: SparkSession, uri: str) -> dict:
-    """The dict ``faces_classify`` saved as ``model.joblib`` under ``uri`` (any Hadoop URI)."""
+    """The dict ``faces-classify`` saved as ``model.joblib`` under ``uri`` (any Hadoop URI)."""
     import joblib
 
     blob = spark.read.format("binaryFile").load(f"{uri}/model.joblib").first()["content"]
@@ -80,40 +82,30 @@ def print_batch(rows: list) -> None:
         )
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the query; return the process exit code."""
-    args = parse_args(argv)
-    spark = SparkSession.builder.appName("faces-stream").getOrCreate()
+def stream(job: JobContext) -> None:
+    """Check the classifier and the embedder, load the models in every executor, run the query until it ends."""
+    spark, args = job.spark, job.args
     watch, out = to_hadoop_uri(args.watch.rstrip("/")), to_hadoop_uri(args.output.rstrip("/"))
     checkpoint = to_hadoop_uri(args.checkpoint) if args.checkpoint else f"{out}/checkpoint"
     try:
         saved = load_classifier(spark, to_hadoop_uri(args.classifier.rstrip("/")))
     except Exception as exc:  # a missing path is an AnalysisException, a foreign file an unpickling error
-        return fail(
-            spark,
-            "faces_stream",
-            f"--classifier {args.classifier}: {str(exc).splitlines()[0]} "
-            "(run `clusterctl submit faces-classify` first)",
-        )
+        raise JobError(
+            f"--classifier {args.classifier}: {str(exc).splitlines()[0]} (run `clusterctl submit faces-classify` first)"
+        ) from None
     missing = {"classifier", "labels", "dim", "means", "unknown_threshold", "unknown_distance"} - set(saved)
     if missing:
-        return fail(
-            spark,
-            "faces_stream",
+        raise JobError(
             f"--classifier {args.classifier}: model.joblib lacks {sorted(missing)} "
-            "(made by an older faces-classify); run `clusterctl submit faces-classify` again",
+            "(made by an older faces-classify); run `clusterctl submit faces-classify` again"
         )
     dim = get_embedder(args.model).dim
     if saved["dim"] != dim:
-        return fail(
-            spark,
-            "faces_stream",
+        raise JobError(
             f"--classifier {args.classifier} was trained on {saved['dim']}-d "
-            f"embeddings but --model {args.model} makes {dim}-d ones; use the model it was trained with",
+            f"embeddings but --model {args.model} makes {dim}-d ones; use the model it was trained with"
         )
-    ref, error = model_ref(spark, args)
-    if error:
-        return fail(spark, "faces_stream", error)
+    ref = model_ref(spark, args)
     jvm = spark.sparkContext._jvm
     watch_path = jvm.org.apache.hadoop.fs.Path(watch)
     watch_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).mkdirs(watch_path)
@@ -165,8 +157,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     query.awaitTermination(args.timeout)  # None: until the query ends (--once) or the job is killed
     query.stop()
-    spark.stop()
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the query; return the process exit code."""
+    return run_job("faces_stream", parser(), stream, argv, app_name="faces-stream")
 
 
 if __name__ == "__main__":

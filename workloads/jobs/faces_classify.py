@@ -1,6 +1,6 @@
 """Identity classifier: an SVM with calibrated probabilities on the people with at least N embedded faces.
 
-    spark-submit workloads/faces_classify.py [--input faces/embeddings] [--output faces/classifier]
+    spark-submit workloads/jobs/faces_classify.py [--input faces/embeddings] [--output faces/classifier]
         [--min-images 40] [--train-per-class 30] [--split first|random] [--unknown-threshold 0.5]
         [--unknown-distance D]
 
@@ -9,7 +9,7 @@ and collects their embeddings; the first --train-per-class of each (by path, or 
 split) train a linear SVM whose probabilities are temperature-calibrated by cross-validation
 (``CalibratedClassifierCV``); the rest are the test set. A face is named only when its top
 probability reaches --unknown-threshold and it lies within --unknown-distance of that person's
-mean training embedding (``face_identity``); faces of the other people measure both gates.
+mean training embedding (``faces.identity``); faces of the other people measure both gates.
 
 Writes ``model.joblib`` (classifier, labels, embedding dim, per-person means, both gates),
 ``report.json`` (accuracy, per-class precision/recall, confusion matrix, open-set figures),
@@ -22,17 +22,16 @@ import json
 import sys
 
 import numpy as np
-from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from workloads.common import fail, staged_outputs
-from workloads.face_identity import class_means, identify, leave_one_out_distance
-from workloads.face_jobs import add_io_options, io_uris, read_parquet
-from workloads.faces_report import confusion_png, open_set
-from workloads.fruits_report import PhaseTimer
+from workloads.common.io import read_parquet, staged_outputs
+from workloads.common.job import JobContext, JobError, UsageError, run_job
+from workloads.faces.identity import class_means, identify, leave_one_out_distance
+from workloads.faces.report import confusion_png, open_set
+from workloads.faces.steps import add_io_options, io_uris
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def parser() -> argparse.ArgumentParser:
     """Command-line options of the job."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_io_options(p, "embeddings", "classifier", "faces-embed")
@@ -60,14 +59,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--unknown-sample", type=int, default=2000, help="faces of other people to measure it on")
     p.add_argument("--c", type=float, default=1.0, help="SVM regularisation C")
     p.add_argument("--seed", type=int, default=42)
-    args = p.parse_args(argv)
+    return p
+
+
+def check(args: argparse.Namespace) -> None:
+    """Option values that parse but cannot train or gate."""
     if args.train_per_class < 2 or args.min_images <= args.train_per_class:
-        p.error("--train-per-class must be at least 2 and --min-images larger than it (the rest are the test set)")
+        raise UsageError(
+            "--train-per-class must be at least 2 and --min-images larger than it (the rest are the test set)"
+        )
     if not 0 <= args.unknown_threshold <= 1:
-        p.error("--unknown-threshold is a probability: between 0 and 1")
+        raise UsageError("--unknown-threshold is a probability: between 0 and 1")
     if args.unknown_distance is not None and args.unknown_distance <= 0:
-        p.error("--unknown-distance must be positive")
-    return args
+        raise UsageError("--unknown-distance must be positive")
 
 
 def split(paths: np.ndarray, labels: np.ndarray, per_class: int, how: str, seed: int) -> np.ndarray:
@@ -81,30 +85,24 @@ def split(paths: np.ndarray, labels: np.ndarray, per_class: int, how: str, seed:
     return train
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the job; return the process exit code."""
+def classify(job: JobContext) -> None:
+    """Collect the embeddings, train and calibrate on the driver, evaluate, save the model and the report."""
     import joblib
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.metrics import classification_report, confusion_matrix
     from sklearn.svm import SVC
 
-    args = parse_args(argv)
-    timer = PhaseTimer()
-    spark = SparkSession.builder.appName("faces-classify").getOrCreate()
+    spark, args, timer = job.spark, job.args, job.timer
     src, out = io_uris(args)
-    emb, error = read_parquet(spark, f"{src}/embeddings", "--input", "faces-embed")
-    if error:
-        return fail(spark, "faces_classify", error)
+    emb = read_parquet(spark, f"{src}/embeddings", "--input", "faces-embed")
     faces = emb.where("embedding IS NOT NULL AND face = 0").select("path", "label", "embedding")
     counts = faces.groupBy("label").count()
     known = counts.where(F.col("count") >= args.min_images).select("label")
     rows = faces.join(F.broadcast(known), "label").toPandas()
     if rows["label"].nunique() < 2:
-        return fail(
-            spark,
-            "faces_classify",
+        raise JobError(
             f"--min-images {args.min_images}: {rows['label'].nunique()} people "
-            f"in {src} have that many faces; a classifier needs at least 2 (lower --min-images)",
+            f"in {src} have that many faces; a classifier needs at least 2 (lower --min-images)"
         )
     others = faces.join(known, "label", "left_anti")
     n_others = others.count()
@@ -183,8 +181,11 @@ def main(argv: list[str] | None = None) -> int:
         .parquet(f"{out}/predictions")
     )
     print(json.dumps({k: v for k, v in report.items() if k not in ("per_class", "confusion_matrix")}))
-    spark.stop()
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the job; return the process exit code."""
+    return run_job("faces_classify", parser(), classify, argv, app_name="faces-classify", check=check)
 
 
 if __name__ == "__main__":

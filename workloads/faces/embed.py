@@ -1,6 +1,6 @@
 """Face embedders behind one interface: name → dimension, same-person distance threshold, loader.
 
-Each reads aligned crops (``face_detect.align``) and the face box within them, and returns one
+Each reads aligned crops (``faces.detect.align``) and the face box within them, and returns one
 vector per face; the loaded model is cached per process (a Spark Python worker loads it once).
 
 - ``dlib_resnet``: dlib's ResNet-29 metric-learning network (128-d, Euclidean threshold 0.6), weights
@@ -19,14 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from workloads.model_cache import load_once
+from workloads.common.model_cache import load_once
+from workloads.common.weights import WeightsNotFound
 
 Box = tuple[float, float, float, float]
 Embed = Callable[[Sequence[np.ndarray], Sequence[Box]], np.ndarray]
-
-
-class WeightsNotFound(ValueError):
-    """The embedder's weights are not where they were said to be."""
 
 
 @dataclass(frozen=True)
@@ -55,7 +52,7 @@ class Embedder:
         if weights.startswith(("http://", "https://")):
             if not sha256:
                 raise WeightsNotFound(f"--weights-sha256 is required with --weights {weights}")
-            from workloads.facenet_model import fetch_weights
+            from workloads.faces.facenet_model import fetch_weights
 
             cache = Path(os.environ.get("CLUSTERCTL_CACHE", Path.home() / ".cache" / "clusterctl")) / "weights"
             return str(fetch_weights(weights, sha256, cache))
@@ -68,7 +65,7 @@ def _load_dlib(weights: str | None, threads: int, jitters: int) -> Embed:
     import dlib
     import face_recognition_models as frm
 
-    from workloads.face_detect import shape_predictor
+    from workloads.faces.detect import shape_predictor
 
     net = dlib.face_recognition_model_v1(frm.face_recognition_model_location())
     predictor = shape_predictor()
@@ -85,7 +82,7 @@ def _load_dlib(weights: str | None, threads: int, jitters: int) -> Embed:
 
 
 def _load_facenet(weights: str | None, threads: int, jitters: int) -> Embed:
-    from workloads.facenet_model import load
+    from workloads.faces.facenet_model import load
 
     net = load(weights, threads)
     return lambda crops, boxes: net(np.stack(crops))

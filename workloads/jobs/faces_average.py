@@ -1,6 +1,6 @@
 """Average face embedding: the mean over all embedded faces (and per person), as a distributed aggregation.
 
-    spark-submit workloads/faces_average.py [--input faces/embeddings] [--output faces/average]
+    spark-submit workloads/jobs/faces_average.py [--input faces/embeddings] [--output faces/average]
 
 Writes ``average.json`` (the mean vector, its norm, processed / embedded / failed counts) and
 ``per_label/`` (parquet: label, faces, mean embedding) under --output. Prints the summary without the
@@ -13,26 +13,25 @@ import sys
 
 from pyspark.ml.functions import array_to_vector, vector_to_array
 from pyspark.ml.stat import Summarizer
-from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from workloads.common import fail, staged_outputs
-from workloads.face_jobs import add_io_options, io_uris, read_parquet
-from workloads.fruits_report import PhaseTimer
+from workloads.common.io import read_parquet, staged_outputs
+from workloads.common.job import JobContext, JobError, run_job
+from workloads.faces.steps import add_io_options, io_uris
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the job; return the process exit code."""
+def parser() -> argparse.ArgumentParser:
+    """Command-line options of the job."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_io_options(p, "embeddings", "average", "faces-embed")
-    args = p.parse_args(argv)
+    return p
 
-    timer = PhaseTimer()
-    spark = SparkSession.builder.appName("faces-average").getOrCreate()
+
+def average(job: JobContext) -> None:
+    """Distributed means of the embeddings, overall and per label; the summary."""
+    spark, args, timer = job.spark, job.args, job.timer
     src, out = io_uris(args)
-    emb, error = read_parquet(spark, f"{src}/embeddings", "--input", "faces-embed")
-    if error:
-        return fail(spark, "faces_average", error)
+    emb = read_parquet(spark, f"{src}/embeddings", "--input", "faces-embed")
     counts = emb.agg(
         F.countDistinct("path").alias("processed"),
         F.countDistinct(F.when(F.col("embedding").isNotNull(), F.col("path"))).alias("with_face"),
@@ -42,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     mean = Summarizer.mean(F.col("vec")).alias("mean")
     overall = ok.agg(mean).first()["mean"] if counts["faces"] else None
     if overall is None:
-        return fail(spark, "faces_average", f"--input {src}: no embedded faces to average")
+        raise JobError(f"--input {src}: no embedded faces to average")
     (
         ok.groupBy("label")
         .agg(F.count("*").alias("faces"), mean)
@@ -67,8 +66,11 @@ def main(argv: list[str] | None = None) -> int:
     with staged_outputs(spark, out) as tmp:
         (tmp / "average.json").write_text(json.dumps(summary | {"mean": vector}, indent=2) + "\n")
     print(json.dumps(summary))
-    spark.stop()
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the job; return the process exit code."""
+    return run_job("faces_average", parser(), average, argv, app_name="faces-average")
 
 
 if __name__ == "__main__":

@@ -11,8 +11,9 @@ from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
-from workloads.backends import Extractor, get_backend
-from workloads.model_cache import load_once
+from workloads.common.io import task_cpus
+from workloads.common.model_cache import load_once
+from workloads.fruits.backends import Extractor, get_backend
 
 PROFILED = ("load", "decode", "inference")
 
@@ -84,14 +85,13 @@ def featurize_partitions(model: str, weights: str | None, batch_size: int, accum
 
     Runs in the executors' Python workers with one intra-op thread per task core; adds the seconds
     spent per PROFILED step to the matching Spark accumulator. Lives here, not in the job's module,
-    so unpickling it in a worker does not import pyspark.ml.
+    so unpickling it in a worker does not import Spark ML.
     """
 
     def run(batches: Iterator) -> Iterator:
         import pandas as pd
-        from pyspark import TaskContext
 
-        threads = TaskContext.get().cpus() if TaskContext.get() else 1
+        threads = task_cpus()
         for pdf in batches:
             seconds: Counter = Counter()
             rows = featurize(pdf["content"], model, weights, threads, batch_size, seconds)

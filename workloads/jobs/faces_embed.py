@@ -1,9 +1,9 @@
 """Face embeddings: one vector per aligned face, with the model loaded once per executor core.
 
-    spark-submit workloads/faces_embed.py [--input faces/aligned] [--output faces/embeddings]
+    spark-submit workloads/jobs/faces_embed.py [--input faces/aligned] [--output faces/embeddings]
         [--model dlib_resnet|facenet] [--weights PATH_OR_URL --weights-sha256 HEX] [--jitters N]
 
-Reads ``faces/`` of a ``faces_align`` output and writes ``embeddings/`` (parquet: path, label, face,
+Reads ``faces/`` of a ``faces-align`` output and writes ``embeddings/`` (parquet: path, label, face,
 embedding, error; images without a face keep their error and have no embedding) and
 ``summary.json``. Prints the summary as one JSON line.
 """
@@ -16,11 +16,12 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from workloads.common import fail, spread_files, staged_outputs, task_slots
-from workloads.face_embed import DEFAULT_EMBEDDER, EMBEDDERS, ModelRef, get_embedder
-from workloads.face_jobs import add_io_options, io_uris, rate, read_parquet
-from workloads.face_pipeline import EMBED_PROFILED, EMBED_SCHEMA, embed_partitions
-from workloads.fruits_report import PhaseTimer
+from workloads.common.io import read_parquet, spread_files, staged_outputs, task_slots
+from workloads.common.job import JobContext, JobError, run_job
+from workloads.common.timing import rate
+from workloads.faces.embed import DEFAULT_EMBEDDER, EMBEDDERS, ModelRef, get_embedder
+from workloads.faces.pipeline import EMBED_PROFILED, EMBED_SCHEMA, embed_partitions
+from workloads.faces.steps import add_io_options, io_uris
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
@@ -41,40 +42,39 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def model_ref(spark: SparkSession, args: argparse.Namespace) -> tuple[ModelRef | None, str | None]:
-    """(the embedder as executors need it, None), or (None, error). Runs before any task, so a missing or
-    corrupt weights file is one error instead of one per task; the weights are shipped with ``addFile``."""
+def model_ref(spark: SparkSession, args: argparse.Namespace) -> ModelRef:
+    """The embedder as executors need it; a ``JobError`` for bad model options. Runs before any task, so a
+    missing or corrupt weights file is one error instead of one per task; the weights are shipped with
+    ``addFile``."""
     backend = get_embedder(args.model)
     if args.jitters < 0 or (args.jitters > 1 and not backend.jitters):
-        return None, f"--jitters {args.jitters}: must be >= 0, and {args.model} does not support jittering"
+        raise JobError(f"--jitters {args.jitters}: must be >= 0, and {args.model} does not support jittering")
     try:
         local = backend.resolve_weights(args.weights, args.weights_sha256)
     except (ValueError, OSError) as exc:  # WeightsNotFound, a bad hash, a failed download
-        return None, str(exc).splitlines()[0]
+        raise JobError(str(exc).splitlines()[0]) from None
     if local is not None:
         spark.sparkContext.addFile(local)
-    return ModelRef(args.model, Path(local).name if local else None, args.jitters), None
+    return ModelRef(args.model, Path(local).name if local else None, args.jitters)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the job; return the process exit code."""
+def parser() -> argparse.ArgumentParser:
+    """Command-line options of the job."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_io_options(p, "aligned", "embeddings", "faces-align")
     add_model_options(p)
     p.add_argument("--batch-size", type=int, default=32, help="faces per model call")
-    args = p.parse_args(argv)
+    return p
 
-    timer = PhaseTimer()
-    spark = SparkSession.builder.appName("faces-embed").getOrCreate()
+
+def embed(job: JobContext) -> None:
+    """Embed every aligned face in the executors, then count what was embedded and write the summary."""
+    spark, args, timer = job.spark, job.args, job.timer
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(args.batch_size * 4))
     timer.end("session_s")
-    ref, error = model_ref(spark, args)
-    if error:
-        return fail(spark, "faces_embed", error)
+    ref = model_ref(spark, args)
     src, out = io_uris(args)
-    faces, error = read_parquet(spark, f"{src}/faces", "--input", "faces-align")
-    if error:
-        return fail(spark, "faces_embed", error)
+    faces = read_parquet(spark, f"{src}/faces", "--input", "faces-align")
     slots = task_slots(spark)
     rows = faces.count()
     timer.end("list_s")
@@ -118,8 +118,11 @@ def main(argv: list[str] | None = None) -> int:
     with staged_outputs(spark, out) as tmp:
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary))
-    spark.stop()
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the job; return the process exit code."""
+    return run_job("faces_embed", parser(), embed, argv, app_name="faces-embed")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Face verification on LFW's pairs protocol: 10-fold accuracy ± std, threshold chosen on 9 folds each time.
 
-    spark-submit workloads/faces_verify.py --pairs URI [--input faces/embeddings] [--output faces/verify]
+    spark-submit workloads/jobs/faces_verify.py --pairs URI [--input faces/embeddings] [--output faces/verify]
 
 --pairs is LFW's ``pairs.txt`` (or ``pairsDevTest.txt``). Image ``name i`` is the embedding of
 ``.../name/name_000i.<ext>`` (the photo's main face). A pair with an image that has no embedding
@@ -14,32 +14,31 @@ import json
 import sys
 
 import numpy as np
-from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from workloads.common import fail, staged_outputs, to_hadoop_uri
-from workloads.face_jobs import add_io_options, io_uris, read_parquet
-from workloads.faces_report import k_fold_accuracy, parse_pairs, roc_png
-from workloads.fruits_report import PhaseTimer
+from workloads.common.io import read_parquet, staged_outputs, to_hadoop_uri
+from workloads.common.job import JobContext, JobError, run_job
+from workloads.faces.report import k_fold_accuracy, parse_pairs, roc_png
+from workloads.faces.steps import add_io_options, io_uris
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the job; return the process exit code."""
+def parser() -> argparse.ArgumentParser:
+    """Command-line options of the job."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--pairs", required=True, help="LFW pairs file (path or Hadoop URI), e.g. lfw_meta/pairs.txt")
     add_io_options(p, "embeddings", "verify", "faces-embed")
-    args = p.parse_args(argv)
+    return p
 
-    timer = PhaseTimer()
-    spark = SparkSession.builder.appName("faces-verify").getOrCreate()
+
+def verify(job: JobContext) -> None:
+    """Distances of the pairs' embeddings, k-fold accuracy, ROC; the report."""
+    spark, args, timer = job.spark, job.args, job.timer
     src, out = io_uris(args)
     try:
         pairs = parse_pairs("\n".join(r.value for r in spark.read.text(to_hadoop_uri(args.pairs)).collect()))
     except Exception as exc:  # missing file (AnalysisException) or a malformed one (ValueError)
-        return fail(spark, "faces_verify", f"--pairs {args.pairs}: {str(exc).splitlines()[0]}")
-    emb, error = read_parquet(spark, f"{src}/embeddings", "--input", "faces-embed")
-    if error:
-        return fail(spark, "faces_verify", error)
+        raise JobError(f"--pairs {args.pairs}: {str(exc).splitlines()[0]}") from None
+    emb = read_parquet(spark, f"{src}/embeddings", "--input", "faces-embed")
     keys = sorted({p.a for p in pairs} | {p.b for p in pairs})
     wanted = spark.createDataFrame([(k,) for k in keys], "key string")
     key = F.concat_ws("/", "label", F.regexp_extract(F.element_at(F.split("path", "/"), -1), r"^(.*)\.[^.]+$", 1))
@@ -91,8 +90,11 @@ def main(argv: list[str] | None = None) -> int:
         .parquet(f"{out}/distances")
     )
     print(json.dumps({k: v for k, v in report.items() if k != "missing"}))
-    spark.stop()
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the job; return the process exit code."""
+    return run_job("faces_verify", parser(), verify, argv, app_name="faces-verify")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Fruits pipeline: pretrained-CNN image features → StandardScaler + PCA(k) → parquet, summary and plots.
 
-    spark-submit workloads/fruits_features.py --input URI --output URI [--model efficientnet_lite0] [--k 300]
+    spark-submit workloads/jobs/fruits.py --input URI --output URI [--model efficientnet_lite0] [--k 300]
 
 Reads every image under --input (recursive; label = parent folder), extracts features in the
 executors with an iterator pandas UDF (model loaded once per Python worker, batched, one thread per
@@ -13,31 +13,30 @@ Undecodable files become rows with an error and no features. Prints the summary 
 import argparse
 import json
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 from pyspark import StorageLevel
-from pyspark.errors import AnalysisException
 from pyspark.ml import Pipeline
 from pyspark.ml.feature import PCA, StandardScaler
 from pyspark.ml.functions import array_to_vector, vector_to_array
-from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from workloads.backends import BACKENDS, DEFAULT_BACKEND, WeightsNotFound, get_backend
-from workloads.common import IMAGE_GLOB, copy_to_uri, fail, read_images, spread_files, task_slots
-from workloads.features import PROFILED, featurize_partitions
-from workloads.fruits_report import PhaseTimer, nn_same_label_rate, write_plots
+from workloads.common.images import IMAGE_GLOB
+from workloads.common.io import list_images, spread_files, staged_outputs, task_slots
+from workloads.common.job import JobContext, JobError, UsageError, run_job
+from workloads.common.timing import rate
+from workloads.common.weights import WeightsNotFound
+from workloads.fruits.backends import BACKENDS, DEFAULT_BACKEND, get_backend
+from workloads.fruits.features import PROFILED, featurize_partitions
+from workloads.fruits.report import nn_same_label_rate, write_plots
 
-JOB = "fruits_features"
 FEATURES_SCHEMA = "path string, label string, features array<float>, error string"
 MAX_FAILURES_LISTED = 50
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def parser() -> argparse.ArgumentParser:
     """Command-line options of the job."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--input", required=True, help="directory or Hadoop URI of images, one sub-folder per class")
@@ -50,35 +49,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--plot-sample", type=int, default=5000, help="images collected for the plots")
     p.add_argument("--tsne-sample", type=int, default=1000, help="images in the t-SNE plot")
     p.add_argument("--seed", type=int, default=42)
-    args = p.parse_args(argv)
+    return p
+
+
+def check(args: argparse.Namespace) -> None:
+    """Before Spark starts: option values, and the weights file (once here, not once per task)."""
     if args.k < 1 or args.batch_size < 1:
-        p.error("--k and --batch-size must be at least 1")
-    return args
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run the pipeline; return the process exit code."""
-    args = parse_args(argv)
-    backend = get_backend(args.model)
+        raise UsageError("--k and --batch-size must be at least 1")
     try:
-        backend.resolve_weights(args.weights)  # fail before starting executors, not in every task
+        get_backend(args.model).resolve_weights(args.weights)
     except WeightsNotFound as exc:
-        print(f"fruits_features: {exc}", file=sys.stderr)
-        return 2
+        raise JobError(str(exc)) from None
 
-    timer = PhaseTimer()
-    spark = SparkSession.builder.appName("fruits-features").getOrCreate()
+
+def pipeline_job(job: JobContext) -> None:
+    """Features in the executors, StandardScaler + PCA, parquet and plots written together, the summary."""
+    spark, args, timer = job.spark, job.args, job.timer
+    backend = get_backend(args.model)
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(args.batch_size * 4))
     timer.end("session_s")
 
-    try:
-        images = read_images(spark, args.input, args.glob)
-    except AnalysisException as exc:  # e.g. PATH_NOT_FOUND
-        return fail(spark, JOB, f"--input {args.input}: {str(exc).splitlines()[0]}")
-    files = len(images.inputFiles())
+    images, files = list_images(spark, args.input, args.glob)
     timer.end("list_s")
-    if files == 0:
-        return fail(spark, JOB, f"no files matching {args.glob} under {args.input}")
     cores = task_slots(spark)
     tasks = spread_files(spark, files, cores)
 
@@ -103,18 +95,16 @@ def main(argv: list[str] | None = None) -> int:
         .collect()
     ]
     if n_ok == 0:
-        return fail(
-            spark,
-            JOB,
+        raise JobError(
             f"none of the {files} files under {args.input} could be decoded "
-            f"(first: {failures[0]['path']}: {failures[0]['error']})",
+            f"(first: {failures[0]['path']}: {failures[0]['error']})"
         )
 
     k = min(args.k, n_ok, backend.dim)
     warnings = []
     if k < args.k:
         warnings.append(f"--k {args.k} capped at {k} = min(decoded images {n_ok}, feature dim {backend.dim})")
-        print(f"fruits_features: warning: {warnings[-1]}", file=sys.stderr)
+        print(f"{job.name}: warning: {warnings[-1]}", file=sys.stderr)
     ok = feats.where(F.col("error").isNull()).withColumn("vec", array_to_vector("features"))
     pipeline = Pipeline(
         stages=[
@@ -152,14 +142,15 @@ def main(argv: list[str] | None = None) -> int:
         pipeline.write().overwrite().save(f"{out}/pipeline")
         return time.monotonic() - start
 
-    with tempfile.TemporaryDirectory(prefix="fruits-report-") as tmp, ThreadPoolExecutor(1) as pool:
+    with staged_outputs(spark, out) as tmp, ThreadPoolExecutor(1) as pool:
         writing = pool.submit(write_outputs)  # executors write while the driver draws
         start = time.monotonic()
-        plots = write_plots(labels, points, variance, Path(tmp), args.tsne_sample, args.seed)
+        plots = write_plots(labels, points, variance, tmp, args.tsne_sample, args.seed)
         plots_s = time.monotonic() - start
         write_s = writing.result()
         feats.unpersist()
         timer.end("output_s")
+        speed = rate(n_ok, timer.seconds["features_s"], cores)
         summary = {
             "input": args.input,
             "output": out,
@@ -190,16 +181,18 @@ def main(argv: list[str] | None = None) -> int:
             | {"total": round(timer.seconds["features_s"] * cores, 3)},
             "timings": timer.seconds
             | {"write_s": round(write_s, 3), "plots_s": round(plots_s, 3), "total_s": timer.total()},
-            "images_per_s_features": round(n_ok / max(timer.seconds["features_s"], 1e-9), 2),
-            "images_per_s_per_core": round(n_ok / max(timer.seconds["features_s"], 1e-9) / cores, 2),
+            "images_per_s_features": speed["images_per_s"],
+            "images_per_s_per_core": speed["images_per_s_per_core"],
             "warnings": warnings,
         }
-        (Path(tmp) / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        copy_to_uri(spark, sorted(Path(tmp).iterdir()), out)
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     brief = ("explained_variance_curve", "failures", "per_class")
     print(json.dumps({key: v for key, v in summary.items() if key not in brief}))
-    spark.stop()
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the pipeline; return the process exit code."""
+    return run_job("fruits_features", parser(), pipeline_job, argv, app_name="fruits-features", check=check)
 
 
 if __name__ == "__main__":

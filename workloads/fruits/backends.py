@@ -13,11 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from workloads.common.weights import WeightsNotFound
+
 Extractor = Callable[[np.ndarray], np.ndarray]
-
-
-class WeightsNotFound(FileNotFoundError):
-    """The backend's weights file is not where it was looked for."""
 
 
 @dataclass(frozen=True)

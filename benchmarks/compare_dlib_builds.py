@@ -1,11 +1,22 @@
 """Two dlib builds compared on the same LFW faces: the ``dlib-bin`` wheel (no BLAS) and dlib compiled here.
 
-Each Python interpreter given runs :func:`probe` in a child process (``python -m clusterctl.bench_dlib``),
-one thread, on the same seeded images: HOG detection (ms per image) and the ``dlib_resnet`` encoder
-(ms per face, batches of 32, the embed job's batch). The parent compares the speeds and the embeddings
-themselves (a build that is faster but computes other vectors would be no use).
+    python benchmarks/compare_dlib_builds.py --python /opt/dlib-blas/bin/python [--lfw DIR] [--images N]
+        [--out benchmarks]
+
+This interpreter (the baseline) and each --python run :func:`probe` in a child process (this script with
+``--probe``), one thread, on the same seeded images: HOG detection (ms per image) and the ``dlib_resnet``
+encoder (ms per face, batches of 32, the embed job's batch). The parent compares the speeds and the
+embeddings themselves (a build that is faster but computes other vectors would be no use), prints the
+markdown table and writes ``dlib_builds.{json,md}`` to --out.
+
+A one-off comparison of two builds of a dependency, not a clusterctl feature, so it lives here. To build the
+second dlib::
+
+    python -m venv --system-site-packages /opt/dlib-blas
+    /opt/dlib-blas/bin/pip install --no-binary dlib dlib==20.0.1   # needs cmake + libopenblas-dev
 """
 
+import argparse
 import json
 import os
 import shutil
@@ -13,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,20 +32,20 @@ from typing import Any
 import numpy as np
 
 from clusterctl.bench.common import PLAIN_PROCESS_ENV, machine_info, write_results
-from clusterctl.data.subset import class_images, seeded_images
+from clusterctl.data.subset import DEFAULT_LFW, class_images, seeded_images
 from clusterctl.errors import ClusterctlError, SpecError
-from clusterctl.progress import Reporter
 
 BATCH = 32
 BASELINE = "clusterctl's python"
+REPO = Path(__file__).resolve().parent.parent
 
 
 def probe(images: list[Path], vectors_out: Path) -> dict[str, Any]:
     """Time HOG + the encoder in this interpreter on ``images``; save the vectors; return the figures."""
     import dlib
 
-    from workloads.face_detect import align, central_first, decode_rgb, detect
-    from workloads.face_embed import ModelRef, embedder
+    from workloads.faces.detect import align, central_first, decode_rgb, detect
+    from workloads.faces.embed import ModelRef, embedder
 
     embed = embedder(ModelRef("dlib_resnet"), None, 1)
     rgbs = [decode_rgb(p.read_bytes()) for p in images]
@@ -64,9 +76,11 @@ def probe(images: list[Path], vectors_out: Path) -> dict[str, Any]:
 
 
 def _run_probe(python: str, images_file: Path, vectors: Path) -> dict[str, Any]:
-    env = dict(os.environ) | PLAIN_PROCESS_ENV
+    """Run :func:`probe` under ``python``, importing this checkout's ``workloads``."""
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
+    env = dict(os.environ) | PLAIN_PROCESS_ENV | {"PYTHONPATH": path}
     proc = subprocess.run(
-        [python, "-m", "clusterctl.bench_dlib", str(images_file), str(vectors)],
+        [python, str(Path(__file__).resolve()), "--probe", str(images_file), str(vectors)],
         env=env,
         capture_output=True,
         text=True,
@@ -104,8 +118,8 @@ def _markdown(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def run_dlib_bench(
-    lfw: Path, others: list[str], images: int, out_dir: Path, command: str, report: Reporter
+def compare_builds(
+    lfw: Path, others: list[str], images: int, out_dir: Path, command: str, report: Callable[[str], None]
 ) -> dict[str, Any]:
     """Probe this interpreter (the baseline) and each of ``others`` on the same ``images`` LFW photos.
 
@@ -118,7 +132,7 @@ def run_dlib_bench(
     sample = seeded_images(class_images(lfw, "--lfw"), images, seed=5)
     pythons = {BASELINE: sys.executable} | {python: python for python in others}
     builds = []
-    with tempfile.TemporaryDirectory(prefix="clusterctl-bench-dlib-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="compare-dlib-builds-") as tmp:
         listing = Path(tmp) / "images.txt"
         listing.write_text("".join(f"{p.resolve()}\n" for p in sample))
         for i, (name, python) in enumerate(pythons.items()):
@@ -144,6 +158,52 @@ def run_dlib_bench(
     return write_results(out_dir, "dlib_builds", doc, _markdown(doc))
 
 
+def _images(value: str) -> int:
+    n = int(value)
+    if not 10 <= n <= 20000:
+        raise argparse.ArgumentTypeError(f"{n} is not in the range 10 to 20000")
+    return n
+
+
+def parser() -> argparse.ArgumentParser:
+    """Command-line options of the script."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument(
+        "--python",
+        dest="pythons",
+        metavar="PYTHON",
+        action="append",
+        help="another interpreter with dlib (e.g. a venv with dlib built from source); repeatable, required",
+    )
+    p.add_argument("--lfw", type=Path, default=DEFAULT_LFW, help="LFW image folder (default %(default)s)")
+    p.add_argument("--images", type=_images, default=300, help="seeded LFW images each build detects and embeds")
+    p.add_argument("--out", type=Path, default=Path("benchmarks"), help="results directory (default %(default)s)")
+    p.add_argument("--probe", nargs=2, type=Path, metavar=("IMAGES_TXT", "VECTORS_NPY"), help=argparse.SUPPRESS)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Compare the builds (or, with --probe, measure this interpreter's dlib); return the exit code."""
+    p = parser()
+    args = p.parse_args(argv)
+    if args.probe:  # a child started by _run_probe
+        listing, vectors = args.probe
+        print(json.dumps(probe([Path(line) for line in listing.read_text().splitlines() if line], vectors)))
+        return 0
+    if not args.pythons:
+        p.error("--python is required: the interpreter of the dlib build to compare with this one's")
+    command = "python benchmarks/compare_dlib_builds.py " + " ".join(f"--python {p}" for p in args.pythons)
+    command += f" --images {args.images}"
+    try:
+        result = compare_builds(
+            args.lfw, args.pythons, args.images, args.out, command, lambda msg: print(msg, file=sys.stderr)
+        )
+    except ClusterctlError as exc:
+        print(f"compare_dlib_builds: {exc}", file=sys.stderr)
+        return exc.exit_code
+    print(Path(result["markdown"]).read_text(), end="")
+    return 0
+
+
 if __name__ == "__main__":
-    paths = [Path(line) for line in Path(sys.argv[1]).read_text().splitlines() if line]
-    print(json.dumps(probe(paths, Path(sys.argv[2]))))
+    sys.exit(main())

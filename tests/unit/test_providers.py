@@ -1,0 +1,99 @@
+"""Provider conformance: every provider implements every verb of the protocol with the declared types,
+and answers the layout, file and price questions the rest of clusterctl asks instead of branching on it."""
+
+import inspect
+import typing
+
+import pytest
+
+from clusterctl.config.properties import NodeLayout
+from clusterctl.config.render import render_files
+from clusterctl.config.spec import parse_spec
+from clusterctl.errors import ClusterctlError
+from clusterctl.providers import PROVIDERS, get_provider, provider_class
+from clusterctl.providers.base import ClusterStatus, DownResult, NodeCost, PlanResult, Provider
+from clusterctl.providers.local.processes import free_port
+from clusterctl.workdir import Workdir
+from tests.conftest import aws_spec, local_spec
+
+VERBS = sorted(
+    name
+    for name, member in vars(Provider).items()
+    if not name.startswith("_") and (inspect.isfunction(member) or isinstance(member, staticmethod))
+)
+
+
+def spec_for(name: str):
+    if name == "local":
+        return parse_spec(local_spec(local={"master_port": free_port(), "webui_port": free_port()}))
+    data = aws_spec(provider=name)
+    if name == "emr":
+        data["versions"] = {"emr_release": "emr-7.13.0"}
+    return parse_spec(data)
+
+
+def test_protocol_lists_the_verbs_and_the_questions():
+    assert {"plan", "up", "status", "submit", "logs", "down"} <= set(VERBS)
+    assert {"node_layout", "extra_files", "node_costs", "default_spark_version"} <= set(VERBS)
+
+
+@pytest.mark.parametrize("name", sorted(PROVIDERS))
+@pytest.mark.parametrize("verb", VERBS)
+def test_every_provider_implements_every_verb_with_the_declared_types(name, verb):
+    cls = provider_class(name)
+    assert cls.name == name
+    declared = inspect.getattr_static(Provider, verb)
+    implemented = inspect.getattr_static(cls, verb, None)
+    assert implemented is not None, f"{cls.__name__} lacks {verb}"
+    assert isinstance(implemented, staticmethod) == isinstance(declared, staticmethod), verb
+    want, got = getattr(Provider, verb), getattr(cls, verb)
+    assert list(inspect.signature(got).parameters) == list(inspect.signature(want).parameters), verb
+    hints_want, hints_got = typing.get_type_hints(want), typing.get_type_hints(got)
+    assert hints_got.get("return") == hints_want["return"], f"{cls.__name__}.{verb} returns {hints_got.get('return')}"
+    for param in inspect.signature(want).parameters:
+        if param != "self":
+            assert hints_got.get(param) == hints_want.get(param), f"{cls.__name__}.{verb}({param})"
+
+
+@pytest.mark.parametrize("name", sorted(PROVIDERS))
+def test_providers_answer_the_layout_file_and_price_questions(name, tmp_path):
+    spec = spec_for(name)
+    provider = get_provider(spec, Workdir(tmp_path / "wd"))
+    assert provider.spec is spec
+    layout = provider.node_layout()
+    assert isinstance(layout, NodeLayout)
+    assert len(layout.worker_hosts) == spec.node_groups.core.count
+    assert layout.scheduler in ("standalone", "yarn")
+    _, properties, contents = render_files(provider)
+    extra = provider.extra_files(properties)
+    assert all(isinstance(k, str) and isinstance(v, str) for k, v in extra.items())
+    assert set(extra) <= set(contents)
+    assert contents["conf/workers"].split() == list(layout.worker_hosts)
+    costs = provider.node_costs()
+    assert [c.role for c in costs] == [role for role, _ in spec.node_groups.items()]
+    assert all(isinstance(c, NodeCost) and c.count >= 1 for c in costs)
+    assert isinstance(type(provider).default_spark_version(), str)
+
+
+@pytest.mark.parametrize("name", sorted(PROVIDERS))
+def test_a_cluster_never_started_reports_stopped_without_touching_anything(name, tmp_path):
+    workdir = Workdir(tmp_path / "wd")
+    provider = get_provider(spec_for(name), workdir)
+    status = provider.status()
+    assert isinstance(status, ClusterStatus) and status.state == "stopped" and status.provider == name
+    if name == "local":
+        assert provider.logs() == []
+        assert isinstance(provider.down(lambda *a, **k: None), DownResult)
+    else:
+        with pytest.raises(ClusterctlError):
+            provider.logs()
+    assert not workdir.root.exists(), "a read-only verb created the workdir"
+
+
+def test_prices_differ_by_provider_not_by_branching(tmp_path):
+    local = get_provider(spec_for("local"), Workdir(tmp_path / "a"))
+    ec2 = get_provider(parse_spec(aws_spec(region="us-east-1")), Workdir(tmp_path / "b"))
+    assert {c.usd_per_hour for c in local.node_costs()} == {0.0}
+    assert all(c.usd_per_hour and c.usd_per_hour > 0 for c in ec2.node_costs())
+    plan = local.plan(lambda *a, **k: None)
+    assert isinstance(plan, PlanResult) and plan.hourly_usd == 0.0
