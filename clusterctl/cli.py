@@ -18,6 +18,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn
 from rich.table import Table
 
 from clusterctl import __version__
+from clusterctl.data.fetch import load_datasets
 from clusterctl.data.subset import DEFAULT_DATA, DEFAULT_LFW, DEFAULT_LFW_META
 from clusterctl.errors import ClusterctlError, SpecError
 from clusterctl.progress import Reporter
@@ -36,6 +37,7 @@ SPEC_OPTION = click.option(
     show_default=True,
     help="Cluster spec file.",
 )
+DATASET_NAMES = list(load_datasets())
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout.")
 
 
@@ -98,6 +100,17 @@ WORKERS_OPTION = click.option("--workers", default=2, show_default=True, type=cl
 OUT_DIR_OPTION = click.option(
     "--out", "out_dir", type=click.Path(path_type=Path), default=Path("benchmarks"), show_default=True
 )
+
+
+def _job_summary(stdout: str) -> dict[str, Any]:
+    """The JSON summary a bundled job prints last ({} for a job that prints none)."""
+    for line in reversed(stdout.splitlines()):
+        if line.startswith("{"):
+            try:
+                return json.loads(line)
+            except ValueError:
+                return {}
+    return {}
 
 
 def _note(note: str | None) -> None:
@@ -370,7 +383,11 @@ def submit(spec_path: Path, as_json: bool, target: str, args: tuple[str, ...]) -
         raise ClusterctlError(
             f"job {job.name} failed (exit {result.exit_code}){reason}; full driver log: {result.driver_log}"
         )
-    err.print(f"[green]done[/green] {result.run_id} app {result.app_id} in {result.wall_seconds:.1f}s")
+    read = _job_summary(result.stdout.read_text()).get("input")
+    err.print(
+        f"[green]done[/green] {result.run_id} app {result.app_id} in {result.wall_seconds:.1f}s"
+        + (f"; read {escape(str(read))}" if read else "")
+    )
 
 
 @cli.command()
@@ -518,7 +535,8 @@ def sweep(region: str, only: str | None, destroy: bool, yes: bool, as_json: bool
     "--data",
     type=click.Path(path_type=Path),
     default=None,
-    help="Image folder (one sub-folder per class). Default: ../shared/data/fruits-360/Test.",
+    help="Image folder (one sub-folder per class). Default: the Fruits-360 Test split if `clusterctl data fetch "
+    "fruits360` fetched it, else the 320-image sample bundled with clusterctl.",
 )
 @click.option(
     "--output",
@@ -537,12 +555,13 @@ def demo(data: Path | None, output: Path | None, workers: int, keep: bool, as_js
     Example:
       clusterctl demo --data ../shared/data/fruits-360/Test
     """
+    from clusterctl.data.sets import default_fruits
     from clusterctl.demo import run_demo
     from clusterctl.workdir import clusters_home
 
     with _progress() as report:
         outcome = run_demo(
-            data or DEFAULT_DATA,
+            data or default_fruits(),
             output or clusters_home() / "demo" / "output",
             workers,
             keep,
@@ -553,6 +572,7 @@ def demo(data: Path | None, output: Path | None, workers: int, keep: bool, as_js
         _emit_json(outcome)
         return
     s = outcome["summary"]
+    out.print(f"data: {outcome['data']}", highlight=False)
     out.print(
         f"{s['images']} images, {s['classes']} classes, {s['failed']} failed; "
         f"{s['model']['name']} features ({s['model']['dim']}-d) -> PCA k={s['k']} explains "
@@ -566,6 +586,204 @@ def demo(data: Path | None, output: Path | None, workers: int, keep: bool, as_js
     err.print(
         f"[green]demo done[/green] in {outcome['run']['wall_seconds']:.1f}s; cluster {'kept' if keep else 'stopped'}"
     )
+
+
+@cli.group()
+def data() -> None:
+    """Data sets: fetch them, check them (manifest), take subsets.
+
+    \b
+    Example:
+      clusterctl data fetch fruits360 --mirror ../shared/data
+      clusterctl data manifest ./fruits-360/Test -o fruits.manifest.parquet
+      clusterctl data subset ./lfw ./lfw-40 --min-per-class 40 --per-class 10 --seed 1
+    """
+
+
+@data.command("fetch")
+@click.argument("name", type=click.Choice(sorted(DATASET_NAMES)))
+@click.option(
+    "--dest",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where data sets go (default: $CLUSTERCTL_DATA or ~/.cache/clusterctl/data).",
+)
+@click.option(
+    "--mirror",
+    default=None,
+    help="A directory or http(s) URL with the same files (or, for a directory, the data set already extracted).",
+)
+@JSON_OPTION
+def data_fetch(name: str, dest: Path | None, mirror: str | None, as_json: bool) -> None:
+    """Download a data set from its canonical location (or a mirror), check it, extract it.
+
+    Interrupted downloads resume where they stopped; every file is checked against the publisher's
+    checksum, and the result against its pinned tree digest where there is one.
+
+    \b
+    Example:
+      clusterctl data fetch lfw-deepfunneled
+      clusterctl data fetch lfw-pairs --mirror ../shared/data          # air-gapped
+      clusterctl data fetch fruits360 --mirror https://mirror.example.org/datasets
+    """
+    from clusterctl.data.fetch import fetch, load_datasets
+    from clusterctl.data.sets import data_home
+
+    with _progress() as report:
+        result = fetch(load_datasets()[name], dest or data_home(), mirror, report)
+    if as_json:
+        _emit_json(result)
+        return
+    verb = "already fetched" if result["already"] else "fetched"
+    out.print(f"{name} {verb}: {result['path']}", highlight=False)
+
+
+@data.command("upload")
+@click.argument("src", type=click.Path(path_type=Path))
+@click.option("--to", "dest", default=None, help="s3://BUCKET/PREFIX, file:///DIR or a path. Default: the cluster's.")
+@SPEC_OPTION
+@click.option("--concurrency", default=8, show_default=True, type=click.IntRange(1, 128), help="Files at once.")
+@click.option(
+    "--multipart-mb", default=8, show_default=True, type=click.IntRange(5, 5120), help="S3 multipart above this."
+)
+@click.option("--skip-bad", is_flag=True, help="Leave out files that do not decode as images.")
+@JSON_OPTION
+def data_upload(
+    src: Path,
+    dest: str | None,
+    spec_path: Path,
+    concurrency: int,
+    multipart_mb: int,
+    skip_bad: bool,
+    as_json: bool,
+) -> None:
+    """Upload an image folder where the cluster reads it; skip what is already there; verify.
+
+    The default destination is the cluster's: its bucket prefix on AWS (the nodes may read nothing
+    else), its workdir on the local provider. A re-run after an interruption uploads only what is
+    missing. For HDFS, upload to S3 and copy on the cluster: `hadoop distcp s3a://... hdfs:///...`.
+
+    \b
+    Example:
+      clusterctl data upload ../shared/data/fruits-360/Test -f emr.yaml        # s3://<bucket>/<prefix>/data/Test
+      clusterctl data upload ./lfw --to s3://my-bucket/datasets/lfw --concurrency 32
+    """
+    import os
+
+    from clusterctl.clusters import as_rendered
+    from clusterctl.data.upload import open_store, upload
+
+    if not src.is_dir():
+        raise SpecError(f"{src}: no such directory; pass the image folder to upload")
+    region = os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1"
+    if dest is None or spec_path.is_file():
+        opened = as_rendered(spec_path)
+        _note(opened.note)
+        region = opened.spec.region
+        dest = dest or opened.provider.data_uri(src.resolve().name)
+    store = open_store(dest, region, multipart_mb)
+    with _progress() as report:
+        result = upload(src, store, concurrency, skip_bad, report=report)
+    summary = result.to_dict()
+    if as_json:
+        _emit_json(summary)
+    else:
+        out.print(
+            f"{store.uri}: {summary['uploaded']} uploaded, {summary['skipped']} already there, "
+            f"{len(summary['failed'])} failed; {summary['files_per_s']} files/s, {summary['mb_per_s']} MB/s",
+            highlight=False,
+        )
+    check = summary["verify"]
+    if result.failed or not check["ok"]:
+        first = next(iter(result.failed.items()), None)
+        why = (
+            f"{first[0]}: {first[1]}" if first else f"{check['missing_count']} missing, {check['differ_count']} differ"
+        )
+        raise ClusterctlError(f"upload to {store.uri} incomplete ({why}); run the same command again to resume")
+
+
+@data.command("manifest")
+@click.argument("src", type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Parquet file to write. Default: ./<SRC folder name>.manifest.parquet.",
+)
+@click.option("--threads", default=None, type=click.IntRange(1, 64), help="Files hashed and decoded at once.")
+@JSON_OPTION
+def data_manifest(src: Path, output: Path | None, threads: int | None, as_json: bool) -> None:
+    """List every file under SRC with its label, size, SHA-256, width, height and whether it decodes.
+
+    Corrupt files, non-images and empty folders are rows with their error, never a failure.
+
+    \b
+    Example:
+      clusterctl data manifest ../shared/data/fruits-360/Test --json | jq .summary.classes
+    """
+    from clusterctl.data.manifest import build_manifest, summarize, write_manifest
+
+    with _progress() as report:
+        entries = build_manifest(src, threads, report)
+    dest = write_manifest(entries, output or Path(f"{src.resolve().name}.manifest.parquet"))
+    summary = summarize(entries)
+    if as_json:
+        _emit_json({"source": str(src.resolve()), "manifest": str(dest), "summary": summary})
+        return
+    out.print(
+        f"{summary['files']} files, {summary['images']} images in {summary['classes']} classes "
+        f"({summary['bytes'] / 1e6:,.1f} MB), {summary['errors']} with errors; manifest: {dest}",
+        highlight=False,
+    )
+    for row in summary["first_errors"]:
+        err.print(f"[yellow]{escape(row['path'])}[/yellow]: {escape(row['error'] or '')}", highlight=False)
+
+
+@data.command("subset")
+@click.argument("src", type=click.Path(path_type=Path))
+@click.argument("dest", type=click.Path(path_type=Path))
+@click.option("--classes", type=click.IntRange(1), default=None, help="How many classes (default: all).")
+@click.option("--per-class", type=click.IntRange(1), default=None, help="Images per class (default: all).")
+@click.option(
+    "--min-per-class",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="Only classes with at least this many images (e.g. LFW people with >= 40 photos).",
+)
+@click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same files.")
+@click.option("--force", is_flag=True, help="Replace DEST if it exists.")
+@JSON_OPTION
+def data_subset(
+    src: Path,
+    dest: Path,
+    classes: int | None,
+    per_class: int | None,
+    min_per_class: int,
+    seed: int,
+    force: bool,
+    as_json: bool,
+) -> None:
+    """Copy a seeded, reproducible subset of an image folder (one sub-folder per class) into DEST.
+
+    \b
+    Example:
+      clusterctl data subset ../shared/data/fruits-360/Test ./fruits-small --classes 10 --per-class 20
+      clusterctl data subset ../shared/data/lfw ./lfw-40 --min-per-class 40 --seed 7
+    """
+    from clusterctl.data.subset import class_images, make_subset
+
+    if dest.exists() and any(dest.iterdir()) and not force:
+        raise SpecError(f"{dest} exists and is not empty; pass --force to replace it or choose another DEST")
+    if dest.resolve().is_relative_to(src.resolve()):
+        raise SpecError(f"{dest} lies inside {src}; choose a DEST outside the source folder")
+    make_subset(src, dest, classes, per_class, seed, min_per_class)
+    counts = {name: len(files) for name, files in class_images(dest, "DEST").items()}
+    if as_json:
+        _emit_json({"source": str(src), "dest": str(dest), "seed": seed, "classes": counts})
+        return
+    out.print(f"{sum(counts.values())} images of {len(counts)} classes copied to {dest}", highlight=False)
 
 
 @cli.group()

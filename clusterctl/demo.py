@@ -57,6 +57,7 @@ def run_demo(
         if result.exit_code != 0 or not lines:
             raise ClusterctlError(f"demo job failed (exit {result.exit_code}); see {result.driver_log}")
         return {
+            "data": str(data.resolve()),
             "cluster": status.to_dict(),
             "run": result.to_dict(),
             "summary": json.loads(lines[-1]),

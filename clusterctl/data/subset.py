@@ -7,7 +7,7 @@ from pathlib import Path
 from clusterctl.errors import SpecError
 from workloads.common.images import IMAGE_SUFFIXES
 
-DEFAULT_DATA = Path("../shared/data/fruits-360/Test")
+DEFAULT_DATA = Path("../shared/data/fruits-360/Test")  # the benchmarks' full set (this project's CI has it)
 DEFAULT_LFW = Path("../shared/data/lfw")
 DEFAULT_LFW_META = Path("../shared/data/lfw_meta")
 
@@ -33,19 +33,32 @@ def seeded_images(classes: dict[str, list[Path]], images: int, seed: int) -> lis
     return random.Random(seed).sample(files, min(images, len(files)))
 
 
-def make_subset(root: Path, dest: Path, classes: int, per_class: int, seed: int) -> Path:
+def make_subset(
+    root: Path,
+    dest: Path,
+    classes: int | None,
+    per_class: int | None,
+    seed: int,
+    min_per_class: int = 1,
+) -> Path:
     """Copy ``per_class`` images of each of ``classes`` classes (seeded choice of both) into ``dest``.
 
-    The same arguments always give the same files; ``dest`` is replaced.
+    Only classes with at least ``min_per_class`` images are candidates (e.g. LFW people with >= 40
+    photos); ``None`` takes every class, or every image of a class. The same arguments always give
+    the same files; ``dest`` is replaced.
     """
     found = class_images(root)
+    eligible = sorted(name for name, files in found.items() if len(files) >= min_per_class)
+    if not eligible:
+        raise SpecError(f"{root}: no class has {min_per_class} or more images; lower --min-per-class")
     rng = random.Random(seed)
-    chosen = sorted(rng.sample(sorted(found), min(classes, len(found))))
+    chosen = sorted(rng.sample(eligible, min(classes, len(eligible)))) if classes is not None else eligible
     if dest.exists():
         shutil.rmtree(dest)
     for name in chosen:
         files = found[name]
+        picked = sorted(rng.sample(files, min(per_class, len(files)))) if per_class is not None else files
         (dest / name).mkdir(parents=True)
-        for f in sorted(rng.sample(files, min(per_class, len(files)))):
+        for f in picked:
             shutil.copyfile(f, dest / name / f.name)
     return dest

@@ -158,6 +158,9 @@ class Provider(Protocol):
     def node_costs(self) -> list[NodeCost]:
         """On-demand $/h of each node group in the spec's region."""
 
+    def data_uri(self, name: str) -> str:
+        """Where ``data upload`` puts data set ``name`` by default: a URI the cluster's jobs can read."""
+
     def plan(self, report: Reporter) -> PlanResult:
         """Show what ``up`` would create and its hourly cost, changing nothing."""
 

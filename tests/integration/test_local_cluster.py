@@ -14,6 +14,7 @@ import pytest
 import yaml
 from PIL import Image
 
+from clusterctl.data.sets import SAMPLE_FRUITS
 from clusterctl.providers.local.processes import find_processes, is_alive, port_in_use
 from tests.conftest import free_port, local_spec, run_cli
 from tests.support.local_cluster import started_cluster
@@ -271,3 +272,17 @@ def test_sigterm_mid_job_stops_the_driver_and_the_cluster(tmp_path):
             proc.kill()
     assert find_processes(f"SPARK_CONF_DIR={workdir / 'conf'}") == []
     assert list(workdir.glob("pids/*.pid")) == []
+
+
+def test_demo_with_no_arguments_runs_on_the_bundled_sample_without_shared_data(tmp_path):
+    # A fresh machine: no ../shared beside the working directory, no fetched data, no network needed.
+    assert not (tmp_path.parent / "shared").exists()
+    env = {"CLUSTERCTL_DATA": str(tmp_path / "no-fetched-data")}
+    proc = run_cli("demo", "--json", cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr
+    outcome = json.loads(proc.stdout)
+    assert outcome["data"] == str(SAMPLE_FRUITS)
+    summary = outcome["summary"]
+    assert (summary["images"], summary["classes"], summary["failed"]) == (320, 32, 0)
+    assert Path(outcome["summary_file"]).is_file()
+    assert find_processes(f"SPARK_CONF_DIR={tmp_path / '.clusterctl' / 'demo' / 'conf'}") == []

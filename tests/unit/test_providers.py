@@ -34,7 +34,7 @@ def spec_for(name: str):
 
 def test_protocol_lists_the_verbs_and_the_questions():
     assert {"plan", "up", "status", "submit", "logs", "down"} <= set(VERBS)
-    assert {"node_layout", "extra_files", "node_costs", "default_spark_version"} <= set(VERBS)
+    assert {"node_layout", "extra_files", "node_costs", "default_spark_version", "data_uri"} <= set(VERBS)
 
 
 @pytest.mark.parametrize("name", sorted(PROVIDERS))
@@ -97,3 +97,13 @@ def test_prices_differ_by_provider_not_by_branching(tmp_path):
     assert all(c.usd_per_hour and c.usd_per_hour > 0 for c in ec2.node_costs())
     plan = local.plan(lambda *a, **k: None)
     assert isinstance(plan, PlanResult) and plan.hourly_usd == 0.0
+
+
+def test_default_data_locations_are_where_each_cluster_reads(tmp_path):
+    local = get_provider(spec_for("local"), Workdir(tmp_path / "wd"))
+    assert local.data_uri("Test") == (tmp_path / "wd" / "data" / "Test").as_uri()
+    unknown = get_provider(spec_for("emr"), Workdir(tmp_path / "emr"))
+    with pytest.raises(ClusterctlError, match="clusterctl up"):
+        unknown.data_uri("Test")  # the bucket is named by AWS account at plan time: not known before up
+    named = get_provider(parse_spec(aws_spec(storage={"bucket": "my-data", "prefix": "team/x"})), Workdir(tmp_path))
+    assert named.data_uri("lfw") == "s3://my-data/team/x/data/lfw"

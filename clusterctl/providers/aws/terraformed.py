@@ -88,6 +88,16 @@ class TerraformedProvider:
         """On-demand $/h of each node group in the spec's region."""
         return node_costs(self.spec)
 
+    def data_uri(self, name: str) -> str:
+        """Under the cluster's bucket prefix: the only place the nodes' instance profile may read."""
+        bucket = self.spec.storage.bucket or self.outputs().get("bucket_name")
+        if not bucket:
+            raise ClusterctlError(
+                f"the bucket of {self.spec.name} is not known until `clusterctl up` created it; run it first "
+                "or pass --to s3://BUCKET/PREFIX"
+            )
+        return f"s3://{bucket}/{self.spec.bucket_prefix}/data/{name}"
+
     @property
     def tf(self) -> Terraform:
         """Terraform in the cluster's rendered root module."""

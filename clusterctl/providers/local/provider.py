@@ -162,6 +162,10 @@ class LocalProvider:
         """This machine costs nothing extra."""
         return [NodeCost(role, "local", g.count, 0.0) for role, g in self.spec.node_groups.items()]
 
+    def data_uri(self, name: str) -> str:
+        """A folder in the workdir: the local workers read the driver's files directly."""
+        return (self.workdir.root / "data" / name).as_uri()
+
     # -- master REST ---------------------------------------------------------------------------
     def _master_json(self) -> dict | None:
         try:
