@@ -30,11 +30,12 @@ from typing import Any
 
 import yaml
 
+from clusterctl.data.manifest import file_digest
 from clusterctl.errors import ClusterctlError, SpecError
 from clusterctl.progress import Reporter, silent
 
 CATALOG = Path(__file__).resolve().parent / "datasets.yaml"
-CHUNK = 1 << 20
+CHUNK = 1 << 20  # download chunk
 
 
 @dataclass(frozen=True)
@@ -82,15 +83,6 @@ def load_datasets(path: Path = CATALOG) -> dict[str, Dataset]:
             tree_path=tree.get("path", "."),
         )
     return out
-
-
-def file_digest(path: Path, algorithm: str) -> str:
-    """Hex digest of a file's bytes."""
-    digest = hashlib.new(algorithm)
-    with path.open("rb") as f:
-        while chunk := f.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def tree_digest(root: Path) -> tuple[str, int]:

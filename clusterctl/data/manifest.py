@@ -36,9 +36,9 @@ class Entry:
     error: str | None
 
 
-def sha256_of(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
+def file_digest(path: Path, algorithm: str = "sha256") -> str:
+    """Hex digest of a file's bytes (sha256 unless told otherwise)."""
+    digest = hashlib.new(algorithm)
     with path.open("rb") as f:
         while chunk := f.read(CHUNK):
             digest.update(chunk)
@@ -52,7 +52,7 @@ def _entry(root: Path, path: Path) -> Entry:
     label = path.parent.name if path.parent != root else ""
     try:
         size = path.stat().st_size
-        digest = sha256_of(path)
+        digest = file_digest(path)
     except OSError as exc:
         return Entry(rel, label, 0, None, None, None, False, f"unreadable: {exc.strerror or exc}")
     if path.suffix.lower() not in IMAGE_SUFFIXES:

@@ -14,7 +14,6 @@ same class folders. Undecodable files are uploaded too (the workloads report the
 leaves them out.
 """
 
-import hashlib
 import shutil
 import time
 import urllib.parse
@@ -23,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from clusterctl.data.manifest import Entry, build_manifest, sha256_of
+from clusterctl.data.manifest import Entry, build_manifest, file_digest
 from clusterctl.errors import ClusterctlError, SpecError
 from clusterctl.progress import Reporter, silent
 
@@ -104,7 +103,7 @@ class FileStore(Store):
 
     def sha256(self, rel: str) -> str | None:
         """Checksum of a stored file."""
-        return sha256_of(self.root / rel)
+        return file_digest(self.root / rel)
 
     def put(self, src: Path, rel: str, entry: Entry) -> None:
         """Copy then rename, so an interrupted copy never looks complete."""
@@ -178,20 +177,12 @@ def open_store(uri: str, region: str, multipart_mb: int = 8) -> Store:
     )
 
 
-def _md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def same(store: Store, src: Path, rel: str, entry: Entry, remote: Remote | None) -> bool:
     """True when ``remote`` already holds ``entry``'s bytes: same size, and the same MD5 or sha256."""
     if remote is None or remote.size != entry.bytes:
         return False
     if remote.md5 is not None:
-        return remote.md5 == _md5(src)
+        return remote.md5 == file_digest(src, "md5")
     stored = store.sha256(rel)
     return stored is not None and stored == entry.sha256
 

@@ -12,7 +12,7 @@ import boto3
 import pytest
 import yaml
 
-from clusterctl.data.manifest import sha256_of
+from clusterctl.data.manifest import file_digest
 from clusterctl.data.subset import make_subset
 from tests.conftest import local_spec, run_cli
 from tests.support.moto_endpoint import moto_endpoint
@@ -69,7 +69,7 @@ def test_interrupted_s3_upload_resumes_and_every_object_is_there_once(s3, images
     for rel, path in local.items():
         head = client.head_object(Bucket="data", Key=f"sets/fruits/{rel}")
         assert head["ContentLength"] == path.stat().st_size
-        assert head["Metadata"]["sha256"] == sha256_of(path)
+        assert head["Metadata"]["sha256"] == file_digest(path)
 
     third = run_cli(*cmd[3:], "--json", cwd=tmp_path, env={**CREDS, "CLUSTERCTL_AWS_ENDPOINT": url})
     assert json.loads(third.stdout)["uploaded"] == 0  # nothing left to send
@@ -84,7 +84,7 @@ def test_changed_files_are_sent_again_and_bad_sources_fail_in_one_line(images, t
     victim.write_bytes(b"x" * victim.stat().st_size)  # same size, other bytes
     second = json.loads(run_cli("data", "upload", str(images), "--to", str(dest), "--json", cwd=tmp_path).stdout)
     assert (second["uploaded"], second["skipped"]) == (1, 399)
-    assert sha256_of(victim) == sha256_of(images / victim.relative_to(dest))
+    assert file_digest(victim) == file_digest(images / victim.relative_to(dest))
 
     missing = run_cli("data", "upload", str(tmp_path / "nope"), "--to", str(dest), cwd=tmp_path)
     assert missing.returncode == 2 and "no such directory" in missing.stderr

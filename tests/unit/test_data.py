@@ -6,7 +6,7 @@ import json
 import pytest
 from PIL import Image
 
-from clusterctl.data.manifest import build_manifest, read_manifest, sha256_of, summarize, write_manifest
+from clusterctl.data.manifest import build_manifest, file_digest, read_manifest, summarize, write_manifest
 from clusterctl.data.sets import SAMPLE_FRUITS, default_fruits
 from clusterctl.data.subset import class_images
 from tests.conftest import run_cli
@@ -47,7 +47,8 @@ def test_manifest_lists_every_file_and_why_the_bad_ones_are_bad(messy, tmp_path)
     good = by_path["Apple/0.jpg"]
     assert (good.ok, good.label, good.width, good.height, good.error) == (True, "Apple", 32, 24, None)
     assert (
-        good.sha256 == sha256_of(messy / "Apple" / "0.jpg") and good.bytes == (messy / "Apple" / "0.jpg").stat().st_size
+        good.sha256 == file_digest(messy / "Apple" / "0.jpg")
+        and good.bytes == (messy / "Apple" / "0.jpg").stat().st_size
     )
     assert not by_path["Kiwi/truncated.jpg"].ok and "truncated" in by_path["Kiwi/truncated.jpg"].error.lower()
     assert not by_path["Apple/notes.jpg"].ok and "UnidentifiedImageError" in by_path["Apple/notes.jpg"].error
