@@ -411,6 +411,8 @@ def logs(spec_path: Path, as_json: bool, run_id: str | None, lines: int) -> None
     if as_json:
         _emit_json([{"label": f.label, "path": str(f.path)} for f in files])
         return
+    if not files:
+        err.print(f"no logs yet in {opened.workdir.root}: start the cluster with `clusterctl up`", highlight=False)
     for f in files:
         out.rule(f"{f.label}: {f.path}")
         text = f.path.read_text(errors="replace").splitlines() if f.path.exists() else ["(missing)"]
@@ -932,6 +934,48 @@ def bench_faces(
     with _progress() as report:
         embedder = {"model": model, "weights": weights, "weights_sha256": weights_sha256, "jitters": jitters}
         result = run_faces_bench(lfw, meta, out_dir, workers, detector_sample, stream_files, embedder, name, report)
+    _print_bench(result, as_json)
+
+
+@bench.command("upload")
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_DATA,
+    show_default=True,
+    help="Image folder to upload.",
+)
+@click.option("--to", "targets", multiple=True, required=True, help="Destination URI (s3://, file://); repeatable.")
+@click.option("--concurrency", default=8, show_default=True, type=click.IntRange(2, 128), help="Parallel files.")
+@click.option("--repeats", default=1, show_default=True, type=click.IntRange(1, 10))
+@OUT_DIR_OPTION
+@JSON_OPTION
+def bench_upload(
+    data: Path, targets: tuple[str, ...], concurrency: int, repeats: int, out_dir: Path, as_json: bool
+) -> None:
+    """`data upload` throughput to each destination: one file at a time vs --concurrency at once.
+
+    Each run writes under a fresh run-N-MODE sub-prefix, so nothing is skipped. Against a local
+    S3-compatible server, point CLUSTERCTL_AWS_ENDPOINT at it.
+
+    \b
+    Example:
+      clusterctl bench upload --data ../shared/data/fruits-360/Test --to s3://bench/fruits --to file:///tmp/up
+    """
+    import os
+
+    from clusterctl.bench.upload import run_upload_bench
+    from clusterctl.providers.aws.client import endpoint
+
+    region = os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    labels = {t: f"{t} (endpoint {endpoint()})" if t.startswith("s3://") and endpoint() else t for t in targets}
+    command = "clusterctl bench upload " + " ".join(
+        [f"--data {data}", *(f"--to {t}" for t in targets), f"--concurrency {concurrency}", f"--repeats {repeats}"]
+    )
+    with _progress() as report:
+        result = run_upload_bench(
+            data, list(targets), concurrency, repeats, out_dir, region, command, labels, report=report
+        )
     _print_bench(result, as_json)
 
 
