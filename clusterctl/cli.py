@@ -261,6 +261,10 @@ def _print_status(status, as_json: bool) -> None:
         for a in status.apps:
             table.add_row(a.id, a.name, a.state, str(a.cores))
         out.print(table)
+    if status.storage:
+        hdfs = status.storage
+        live = f", {hdfs['live_datanodes']} live DataNode(s)" if "live_datanodes" in hdfs else ""
+        out.print(f"hdfs {hdfs['uri']}: {hdfs['state']}{live}", highlight=False)
     for note in status.notes:
         err.print(f"[yellow]note:[/yellow] {note}")
 
@@ -678,14 +682,19 @@ def data_upload(
     if not src.is_dir():
         raise SpecError(f"{src}: no such directory; pass the image folder to upload")
     region = os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1"
+    hadoop_conf = None
     if dest is None or spec_path.is_file():
         opened = as_rendered(spec_path)
         _note(opened.note)
         region = opened.spec.region
         dest = dest or opened.provider.data_uri(src.resolve().name)
-    store = open_store(dest, region, multipart_mb)
-    with _progress() as report:
-        result = upload(src, store, concurrency, skip_bad, report=report)
+        hadoop_conf = opened.workdir.conf if opened.workdir.conf.is_dir() else None
+    store = open_store(dest, region, multipart_mb, hadoop_conf)
+    try:
+        with _progress() as report:
+            result = upload(src, store, concurrency, skip_bad, report=report)
+    finally:
+        store.close()
     summary = result.to_dict()
     if as_json:
         _emit_json(summary)
@@ -945,13 +954,24 @@ def bench_faces(
     show_default=True,
     help="Image folder to upload.",
 )
-@click.option("--to", "targets", multiple=True, required=True, help="Destination URI (s3://, file://); repeatable.")
+@click.option(
+    "--to", "targets", multiple=True, required=True, help="Destination URI (s3://, hdfs://, file://); repeatable."
+)
+@click.option(
+    "--hadoop-conf", type=click.Path(path_type=Path), default=None, help="HADOOP_CONF_DIR for hdfs:// destinations."
+)
 @click.option("--concurrency", default=8, show_default=True, type=click.IntRange(2, 128), help="Parallel files.")
 @click.option("--repeats", default=1, show_default=True, type=click.IntRange(1, 10))
 @OUT_DIR_OPTION
 @JSON_OPTION
 def bench_upload(
-    data: Path, targets: tuple[str, ...], concurrency: int, repeats: int, out_dir: Path, as_json: bool
+    data: Path,
+    targets: tuple[str, ...],
+    hadoop_conf: Path | None,
+    concurrency: int,
+    repeats: int,
+    out_dir: Path,
+    as_json: bool,
 ) -> None:
     """`data upload` throughput to each destination: one file at a time vs --concurrency at once.
 
@@ -974,7 +994,7 @@ def bench_upload(
     )
     with _progress() as report:
         result = run_upload_bench(
-            data, list(targets), concurrency, repeats, out_dir, region, command, labels, report=report
+            data, list(targets), concurrency, repeats, out_dir, region, command, labels, None, hadoop_conf, report
         )
     _print_bench(result, as_json)
 

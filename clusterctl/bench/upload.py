@@ -51,6 +51,7 @@ def run_upload_bench(
     command: str,
     labels: dict[str, str] | None = None,
     notes: list[str] | None = None,
+    hadoop_conf: Path | None = None,
     report: Reporter = silent,
 ) -> dict[str, Any]:
     """Time uploads of ``data`` to each of ``targets`` (URIs), sequential vs ``concurrency``; write upload.{json,md}."""
@@ -65,7 +66,11 @@ def run_upload_bench(
             for mode in order:
                 dest = f"{target.rstrip('/')}/run-{repeat}-{mode}"
                 report(f"repeat {repeat}/{repeats}: {mode} to {target}")
-                result = upload(data, open_store(dest, region), modes[mode], entries=entries, report=report)
+                store = open_store(dest, region, hadoop_conf=hadoop_conf)
+                try:
+                    result = upload(data, store, modes[mode], entries=entries, report=report)
+                finally:
+                    store.close()
                 if result.failed or not result.verify["ok"] or result.skipped:
                     raise ClusterctlError(f"benchmark upload to {dest} did not upload everything; see its report")
                 got = result.to_dict()

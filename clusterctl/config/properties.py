@@ -48,6 +48,7 @@ class NodeLayout:
     scheduler: Literal["standalone", "yarn"]  # Spark standalone daemons, or YARN
     master_host: str  # the name the nodes use for the master
     worker_hosts: tuple[str, ...]  # the ``workers`` file, in order
+    datanodes: int  # DataNodes of the cluster's HDFS (replication is capped by it)
     root: str  # the cluster's own directory on every node (tmp, HDFS and YARN dirs, logs)
     conf_dir: str  # HADOOP_CONF_DIR on the nodes
     default_fs: Ruled  # fs.defaultFS
@@ -140,9 +141,8 @@ def build_properties(spec: ClusterSpec, sizing: Sizing, layout: NodeLayout) -> d
     core.fixed("hadoop.tmp.dir", f"{root}/tmp/hadoop", "kept on the cluster's own volume")
 
     hdfs = files["hdfs-site.xml"]
-    replication = min(3, spec.node_groups.core.count)
-    hdfs.computed("dfs.replication", replication, f"min(3, {spec.node_groups.core.count} core nodes)")
-    datanodes = spec.node_groups.core.count
+    datanodes = layout.datanodes
+    hdfs.computed("dfs.replication", min(3, datanodes), f"min(3, {datanodes} DataNodes)")
     handlers = max(10, int(20 * math.log(max(datanodes, 1))))
     hdfs.computed("dfs.namenode.handler.count", handlers, f"max(10, 20 x ln({datanodes} DataNodes))")
     hdfs.fixed("dfs.namenode.name.dir", f"file://{root}/hdfs/namenode", "on the cluster's volume")

@@ -174,15 +174,25 @@ class Overrides(_Strict):
 
 
 class LocalSettings(_Strict):
-    """Ports of the local Spark standalone master (provider local only)."""
+    """Provider local only: the Spark master's ports, and an optional real HDFS beside the cluster.
+
+    ``hdfs: true`` starts a NameNode and a DataNode on 127.0.0.1 from the Hadoop distribution at
+    ``hadoop_home`` (default: ``$HADOOP_HOME``), so the local cluster reads ``hdfs://`` as EC2's does.
+    """
 
     master_port: Annotated[int, Field(ge=1024, le=65535)] = 7077
     webui_port: Annotated[int, Field(ge=1024, le=65535)] = 8080
+    hdfs: bool = False
+    hadoop_home: str | None = None
+    namenode_port: Annotated[int, Field(ge=1024, le=65535)] = 9000
 
     @model_validator(mode="after")
     def _distinct(self) -> "LocalSettings":
-        if self.master_port == self.webui_port:
-            raise ValueError("master_port and webui_port must differ")
+        ports = {"master_port": self.master_port, "webui_port": self.webui_port}
+        if self.hdfs:
+            ports["namenode_port"] = self.namenode_port
+        if len(set(ports.values())) < len(ports):
+            raise ValueError(f"{', '.join(ports)} must all differ")
         return self
 
 

@@ -14,6 +14,7 @@ same class folders. Undecodable files are uploaded too (the workloads report the
 leaves them out.
 """
 
+import os
 import shutil
 import time
 import urllib.parse
@@ -82,6 +83,9 @@ class Store:
     def put(self, src: Path, rel: str, entry: Entry) -> None:
         """Store ``src`` at ``rel``."""
         raise NotImplementedError
+
+    def close(self) -> None:
+        """Release what the store holds (connections, a JVM)."""
 
 
 class FileStore(Store):
@@ -160,9 +164,114 @@ class S3Store(Store):
         self.s3.upload_file(str(src), self.bucket, self._key(rel), ExtraArgs=extra, Config=self.config)
 
 
-def open_store(uri: str, region: str, multipart_mb: int = 8) -> Store:
-    """The store behind ``uri``: ``s3://``, ``file://`` or a plain path."""
+class HdfsStore(Store):
+    """``hdfs://namenode:port/path`` through Hadoop's FileSystem API in one JVM (pyspark's py4j gateway).
+
+    One JVM serves every file (``hdfs dfs -put`` would start one per call); the threads of ``upload``
+    call it concurrently. Each file is written under a ``._COPYING_`` name and renamed when complete,
+    and carries its sha256 as the extended attribute ``user.sha256`` (HDFS keeps no MD5 to compare).
+    ``conf_dir`` (HADOOP_CONF_DIR) gives the client the cluster's settings, e.g. ``dfs.replication``.
+    """
+
+    XATTR = "user.sha256"
+
+    def __init__(self, uri: str, conf_dir: Path | None = None) -> None:
+        self.uri = uri.rstrip("/")
+        self.conf_dir = conf_dir
+        self._gateway: Any = None
+        self._fs: Any = None
+
+    def _jvm(self) -> Any:
+        if self._gateway is None:
+            from pyspark.java_gateway import launch_gateway
+
+            saved = {k: os.environ.get(k) for k in ("HADOOP_CONF_DIR", "PYSPARK_GATEWAY_PORT", "SPARK_CONF_DIR")}
+            try:
+                os.environ.pop("PYSPARK_GATEWAY_PORT", None)
+                os.environ.pop("SPARK_CONF_DIR", None)
+                if self.conf_dir is not None:
+                    os.environ["HADOOP_CONF_DIR"] = str(self.conf_dir)
+                self._gateway = launch_gateway()
+            finally:
+                for key, value in saved.items():
+                    if value is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = value
+            jvm = self._gateway.jvm
+            conf = jvm.org.apache.hadoop.conf.Configuration()
+            self._fs = jvm.org.apache.hadoop.fs.FileSystem.newInstance(jvm.java.net.URI(self.uri), conf)
+        return self._gateway.jvm
+
+    def _path(self, rel: str = "") -> Any:
+        return self._jvm().org.apache.hadoop.fs.Path(f"{self.uri}/{rel}" if rel else self.uri)
+
+    def listing(self) -> dict[str, Remote]:
+        """Files under the path (recursive), with the sha256 an earlier upload attached."""
+        from py4j.protocol import Py4JJavaError
+
+        root = self._path()
+        try:
+            if not self._fs.exists(root):
+                return {}
+            files = self._fs.listFiles(root, True)
+        except Py4JJavaError as exc:
+            raise ClusterctlError(f"cannot list {self.uri}: {exc.java_exception.getMessage()}") from None
+        out = {}
+        base = self._fs.makeQualified(root).toUri().getPath().rstrip("/") + "/"
+        while files.hasNext():
+            status = files.next()
+            path = status.getPath().toUri().getPath()
+            if path.endswith("._COPYING_"):
+                continue
+            out[path[len(base) :]] = Remote(status.getLen())
+        return out
+
+    def sha256(self, rel: str) -> str | None:
+        """The ``user.sha256`` attribute of a stored file (None when it has none)."""
+        from py4j.protocol import Py4JJavaError
+
+        try:
+            value = self._fs.getXAttr(self._path(rel), self.XATTR)
+        except Py4JJavaError:
+            return None
+        return bytes(value).decode() if value is not None else None
+
+    def put(self, src: Path, rel: str, entry: Entry) -> None:
+        """Copy to ``rel._COPYING_``, rename over ``rel``, then attach the sha256."""
+        from py4j.protocol import Py4JJavaError
+
+        jvm = self._jvm()
+        final, part = self._path(rel), self._path(rel + "._COPYING_")
+        local = jvm.org.apache.hadoop.fs.Path(str(src.resolve()))  # a plain path: the source side is local
+        try:
+            self._fs.mkdirs(final.getParent())
+            self._fs.copyFromLocalFile(False, True, local, part)
+            self._fs.delete(final, False)
+            if not self._fs.rename(part, final):
+                raise ClusterctlError(f"could not rename {part.toString()} to {final.toString()}")
+            flags = jvm.java.util.EnumSet.of(jvm.org.apache.hadoop.fs.XAttrSetFlag.CREATE)
+            self._fs.setXAttr(final, self.XATTR, (entry.sha256 or "").encode(), flags)
+        except Py4JJavaError as exc:
+            raise ClusterctlError(str(exc.java_exception.toString())) from None
+
+    def close(self) -> None:
+        """Close the file system and stop the JVM."""
+        if self._gateway is not None:
+            self._fs.close()
+            proc = getattr(self._gateway, "proc", None)
+            self._gateway.shutdown()
+            if proc is not None:
+                proc.stdin.close()  # the gateway JVM exits when its stdin closes
+                proc.wait(timeout=30)
+            self._gateway = None
+
+
+def open_store(uri: str, region: str, multipart_mb: int = 8, hadoop_conf: Path | None = None) -> Store:
+    """The store behind ``uri``: ``s3://``, ``hdfs://``, ``file://`` or a plain path."""
     scheme = urllib.parse.urlparse(uri).scheme
+    if scheme == "hdfs":
+        return HdfsStore(uri, hadoop_conf)
     if scheme == "s3":
         if not urllib.parse.urlparse(uri).netloc:
             raise SpecError(f"--to {uri}: no bucket; write s3://BUCKET/PREFIX")
@@ -171,10 +280,7 @@ def open_store(uri: str, region: str, multipart_mb: int = 8) -> Store:
         return FileStore(Path(urllib.parse.unquote(urllib.parse.urlparse(uri).path)))
     if scheme == "":
         return FileStore(Path(uri))
-    raise SpecError(
-        f"--to {uri}: clusterctl uploads to s3:// or file://; for hdfs:// upload to S3 and copy with distcp on "
-        "the cluster (see the README)"
-    )
+    raise SpecError(f"--to {uri}: clusterctl uploads to s3://, hdfs:// or file://")
 
 
 def same(store: Store, src: Path, rel: str, entry: Entry, remote: Remote | None) -> bool:
@@ -225,7 +331,7 @@ def upload(
             try:
                 future.result()
             except Exception as exc:  # one file's failure is reported, the others go on
-                result.failed[e.path] = f"{type(exc).__name__}: {exc}"
+                result.failed[e.path] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}"
             else:
                 result.uploaded.append(e.path)
                 result.bytes_uploaded += e.bytes

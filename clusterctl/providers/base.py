@@ -48,6 +48,7 @@ class ClusterStatus:
     apps: tuple[AppInfo, ...] = ()
     notes: tuple[str, ...] = ()
     started_at: str | None = None
+    storage: dict[str, Any] | None = None  # the cluster's HDFS, where the provider runs one itself
 
     @property
     def alive_workers(self) -> int:

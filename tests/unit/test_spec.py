@@ -158,9 +158,12 @@ def test_other_fields(extra, expected):
 
 
 def test_local_ports_must_differ():
-    assert "local: master_port and webui_port must differ" in _err(
+    assert "local: master_port, webui_port must all differ" in _err(
         local_spec(local={"master_port": 9000, "webui_port": 9000})
     )
+    with_hdfs = local_spec(local={"master_port": 7100, "webui_port": 8100, "hdfs": True, "namenode_port": 7100})
+    assert "local: master_port, webui_port, namenode_port must all differ" in _err(with_hdfs)
+    assert parse_spec(local_spec(local={"hdfs": True, "namenode_port": 9100})).local.hdfs
 
 
 def test_yaml_problems(tmp_path):

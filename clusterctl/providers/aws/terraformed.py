@@ -64,6 +64,7 @@ class TerraformedProvider:
             scheduler="yarn",
             master_host="master",
             worker_hosts=tuple(workers),
+            datanodes=groups.core.count,  # one DataNode per core node; task nodes only compute
             root=NODE_ROOT,
             conf_dir=NODE_CONF_DIR,
             default_fs=Ruled("hdfs://master:8020", "NameNode on the master"),

@@ -17,7 +17,7 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from clusterctl.config.properties import NodeLayout, Ruled
 from clusterctl.config.spec import ClusterSpec
@@ -36,6 +36,7 @@ from clusterctl.providers.base import (
     WorkerInfo,
     hourly_total,
 )
+from clusterctl.providers.local.hdfs import LocalHdfs, find_hadoop_home
 from clusterctl.providers.local.javaenv import Runtime, find_runtime
 from clusterctl.providers.local.processes import find_processes, listener_pid, owned_pid, port_in_use, stop_group
 from clusterctl.workdir import Workdir
@@ -140,13 +141,19 @@ class LocalProvider:
     def node_layout(self) -> NodeLayout:
         """Everything on 127.0.0.1, every directory inside the workdir, this Python on the executors."""
         root = str(self.workdir.root.resolve())
+        fs = (
+            Ruled(self.hdfs_uri, "local.hdfs: the NameNode beside the cluster")
+            if self.spec.local.hdfs
+            else Ruled("file:///", "local provider: no HDFS; data are read from local paths")
+        )
         return NodeLayout(
             scheduler="standalone",
             master_host="127.0.0.1",
             worker_hosts=("127.0.0.1",) * self.spec.node_groups.core.count,
+            datanodes=1,
             root=root,
             conf_dir=f"{root}/conf",
-            default_fs=Ruled("file:///", "local provider: no HDFS; data are read from local paths"),
+            default_fs=fs,
             spark_master=Ruled(self.master_url, "local standalone master"),
             deploy_mode=Ruled("client", "driver runs where clusterctl submits"),
             python=Ruled(sys.executable, "this Python (same as the driver's)"),
@@ -163,8 +170,20 @@ class LocalProvider:
         return [NodeCost(role, "local", g.count, 0.0) for role, g in self.spec.node_groups.items()]
 
     def data_uri(self, name: str) -> str:
-        """A folder in the workdir: the local workers read the driver's files directly."""
+        """On the local HDFS when there is one, else a folder in the workdir (the workers read the driver's files)."""
+        if self.spec.local.hdfs:
+            return f"{self.hdfs_uri}/data/{name}"
         return (self.workdir.root / "data" / name).as_uri()
+
+    @property
+    def hdfs_uri(self) -> str:
+        """``hdfs://127.0.0.1:<local.namenode_port>``."""
+        return f"hdfs://127.0.0.1:{self.spec.local.namenode_port}"
+
+    def hdfs(self) -> LocalHdfs:
+        """The local HDFS beside the cluster (``local.hdfs``), from ``local.hadoop_home`` or ``$HADOOP_HOME``."""
+        home = find_hadoop_home(Path(self.spec.local.hadoop_home).expanduser() if self.spec.local.hadoop_home else None)
+        return LocalHdfs(home, self.workdir.root, self.spec.local.namenode_port, self.runtime.java_home)
 
     # -- master REST ---------------------------------------------------------------------------
     def _master_json(self) -> dict | None:
@@ -206,6 +225,16 @@ class LocalProvider:
             return alive >= expected
 
         self._wait(registered, f"{expected} workers to register", *missing)
+        if self.spec.local.hdfs:
+            # After Spark: the DataNode's internal web server binds a random port, which must not be
+            # one of the Spark master's fixed ports before the master has it.
+            hdfs = self.hdfs()
+            hdfs.configure()
+            if hdfs.format_once():
+                report("formatted a new HDFS namespace")
+            report(f"starting HDFS at {hdfs.uri}")
+            hdfs.start()
+            hdfs.wait_healthy()
         return self.status()
 
     def _check_version(self) -> None:
@@ -267,10 +296,11 @@ class LocalProvider:
         daemons = self._daemons()
         running = {d.name: self._running(d) for d in daemons}
         state = self._master_json() if running["master"] else None
+        storage = self._hdfs_status()
         if state is None:
             alive = [name for name, pid in running.items() if pid]
-            notes = (f"running without a master: {', '.join(alive)}",) if alive else ()
-            return ClusterStatus(self.spec.name, "local", "stopped", notes=notes)
+            orphans = (f"running without a master: {', '.join(alive)}",) if alive else ()
+            return ClusterStatus(self.spec.name, "local", "stopped", notes=orphans, storage=storage)
         workers = tuple(
             WorkerInfo(w["id"], f"{w['host']}:{w['port']}", w["cores"], w["memory"], w["state"])
             for w in state.get("workers", [])
@@ -282,7 +312,12 @@ class LocalProvider:
         )
         expected = self.spec.node_groups.core.count
         healthy = len(workers) == expected and all(running.values())
-        notes = () if healthy else (f"{len(workers)} of {expected} workers alive; run `clusterctl up` to restart them",)
+        notes: tuple[str, ...] = (
+            () if healthy else (f"{len(workers)} of {expected} workers alive; run `clusterctl up` to restart them",)
+        )
+        if storage is not None and storage["state"] != "running":
+            healthy = False
+            notes += (f"HDFS {storage['state']}: run `clusterctl up` to start it",)
         started = datetime.fromtimestamp(self._pid_file(daemons[0]).stat().st_mtime, UTC).isoformat(timespec="seconds")
         return ClusterStatus(
             self.spec.name,
@@ -294,7 +329,17 @@ class LocalProvider:
             apps=apps,
             notes=notes,
             started_at=started,
+            storage=storage,
         )
+
+    def _hdfs_status(self) -> dict[str, Any] | None:
+        """The local HDFS's status when the spec asks for one (its error when it cannot be found)."""
+        if not self.spec.local.hdfs:
+            return None
+        try:
+            return self.hdfs().status()
+        except ClusterctlError as exc:
+            return {"state": "unknown", "uri": self.hdfs_uri, "error": str(exc)}
 
     def submit(self, job: Job, report: Reporter, on_output: LineSink) -> RunResult:
         """spark-submit ``job`` against the master with the rendered spark-defaults; wait for it."""
@@ -398,6 +443,11 @@ class LocalProvider:
             report(f"stopping leftover process {pid}")
             stop_group(pid)
             stopped.append(f"leftover (pid {pid})")
+        if self.spec.local.hdfs:
+            # by pid files and marker only: stopping needs no Hadoop distribution (HADOOP_HOME may be gone)
+            home = Path(self.spec.local.hadoop_home or os.environ.get("HADOOP_HOME") or ".")
+            report("stopping HDFS")
+            stopped += LocalHdfs(home, self.workdir.root, self.spec.local.namenode_port).stop()
         leftovers = find_processes(marker)
         busy = [p for p in (self.spec.local.master_port, self.spec.local.webui_port) if port_in_use(p)]
         if leftovers or busy:
