@@ -962,6 +962,7 @@ def bench_faces(
 )
 @click.option("--concurrency", default=8, show_default=True, type=click.IntRange(2, 128), help="Parallel files.")
 @click.option("--repeats", default=1, show_default=True, type=click.IntRange(1, 10))
+@click.option("--note", "notes", multiple=True, help="A line for the results' markdown (how the data was made).")
 @OUT_DIR_OPTION
 @JSON_OPTION
 def bench_upload(
@@ -970,6 +971,7 @@ def bench_upload(
     hadoop_conf: Path | None,
     concurrency: int,
     repeats: int,
+    notes: tuple[str, ...],
     out_dir: Path,
     as_json: bool,
 ) -> None:
@@ -990,11 +992,27 @@ def bench_upload(
     region = os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     labels = {t: f"{t} (endpoint {endpoint()})" if t.startswith("s3://") and endpoint() else t for t in targets}
     command = "clusterctl bench upload " + " ".join(
-        [f"--data {data}", *(f"--to {t}" for t in targets), f"--concurrency {concurrency}", f"--repeats {repeats}"]
+        [
+            f"--data {data}",
+            *(f"--to {t}" for t in targets),
+            *([f"--hadoop-conf {hadoop_conf}"] if hadoop_conf else []),
+            f"--concurrency {concurrency}",
+            f"--repeats {repeats}",
+        ]
     )
     with _progress() as report:
         result = run_upload_bench(
-            data, list(targets), concurrency, repeats, out_dir, region, command, labels, None, hadoop_conf, report
+            data,
+            list(targets),
+            concurrency,
+            repeats,
+            out_dir,
+            region,
+            command,
+            labels,
+            list(notes),
+            hadoop_conf,
+            report,
         )
     _print_bench(result, as_json)
 

@@ -17,7 +17,8 @@ from clusterctl.errors import ClusterctlError
 from clusterctl.progress import Reporter, silent
 
 
-def _markdown(doc: dict[str, Any]) -> str:
+def markdown(doc: dict[str, Any]) -> str:
+    """The results' markdown, from their JSON document."""
     m, data = doc["machine"], doc["data"]
     lines = [
         "# Upload throughput: one file at a time vs parallel",
@@ -37,7 +38,9 @@ def _markdown(doc: dict[str, Any]) -> str:
                 f"| {doc['labels'][target]} | {row['concurrency']} | {row['seconds']:.1f} | {row['files_per_s']:.0f} "
                 f"| {row['mb_per_s']:.2f} | {speedup} |"
             )
-    lines += ["", *doc["notes"], ""]
+    for note in doc["notes"]:
+        lines += ["", note]
+    lines.append("")
     return "\n".join(lines)
 
 
@@ -101,4 +104,4 @@ def run_upload_bench(
         "runs": runs,
         "summary": summary,
     }
-    return write_results(out_dir, "upload", doc, _markdown(doc))
+    return write_results(out_dir, "upload", doc, markdown(doc))

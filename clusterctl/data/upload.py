@@ -16,6 +16,7 @@ leaves them out.
 
 import os
 import shutil
+import subprocess
 import time
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -185,13 +186,16 @@ class HdfsStore(Store):
         if self._gateway is None:
             from pyspark.java_gateway import launch_gateway
 
-            saved = {k: os.environ.get(k) for k in ("HADOOP_CONF_DIR", "PYSPARK_GATEWAY_PORT", "SPARK_CONF_DIR")}
-            try:
+            keys = ("HADOOP_CONF_DIR", "PYSPARK_GATEWAY_PORT", "SPARK_CONF_DIR", "SPARK_LOCAL_IP")
+            saved = {k: os.environ.get(k) for k in keys}
+            try:  # launch_gateway passes os.environ to the JVM: set it for the call only
                 os.environ.pop("PYSPARK_GATEWAY_PORT", None)
                 os.environ.pop("SPARK_CONF_DIR", None)
+                os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
                 if self.conf_dir is not None:
                     os.environ["HADOOP_CONF_DIR"] = str(self.conf_dir)
-                self._gateway = launch_gateway()
+                quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}  # failures come back as errors
+                self._gateway = launch_gateway(popen_kwargs=quiet)
             finally:
                 for key, value in saved.items():
                     if value is None:
@@ -200,6 +204,9 @@ class HdfsStore(Store):
                         os.environ[key] = value
             jvm = self._gateway.jvm
             conf = jvm.org.apache.hadoop.conf.Configuration()
+            # A closing file waits for the NameNode to see its block, polling from this delay up (400 ms
+            # by default): 20 ms made small-file uploads ~3x faster here (6 -> 20 files/s, one thread).
+            conf.set("dfs.client.block.write.locateFollowingBlock.initial.delay.ms", "20")
             self._fs = jvm.org.apache.hadoop.fs.FileSystem.newInstance(jvm.java.net.URI(self.uri), conf)
         return self._gateway.jvm
 
