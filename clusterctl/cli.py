@@ -977,7 +977,7 @@ def bench_upload(
 ) -> None:
     """`data upload` throughput to each destination: one file at a time vs --concurrency at once.
 
-    Each run writes under a fresh run-N-MODE sub-prefix, so nothing is skipped. Against a local
+    Each run writes under a fresh <time>-run-N-MODE sub-prefix, so nothing is skipped. Against a local
     S3-compatible server, point CLUSTERCTL_AWS_ENDPOINT at it.
 
     \b

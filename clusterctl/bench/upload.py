@@ -1,6 +1,6 @@
 """Upload benchmark: one image folder to each destination, one file at a time vs ``--concurrency`` at once.
 
-Every run writes under a fresh sub-prefix of its destination, so nothing is skipped; the manifest is
+Every run writes under a fresh sub-prefix of its destination (timestamped), so nothing is skipped; the manifest is
 computed once, before any timing. Runs are interleaved (sequential and parallel alternate who goes
 first) so that both see the same machine.
 """
@@ -63,11 +63,13 @@ def run_upload_bench(
     facts = summarize(entries)
     runs: list[dict[str, Any]] = []
     modes = {"sequential": 1, "parallel": concurrency}
+    # A prefix of its own per run: what an earlier, interrupted run left behind must not count as done.
+    session = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
     for repeat in range(1, repeats + 1):
         order = list(modes) if repeat % 2 else list(reversed(modes))
         for target in targets:
             for mode in order:
-                dest = f"{target.rstrip('/')}/run-{repeat}-{mode}"
+                dest = f"{target.rstrip('/')}/{session}-run-{repeat}-{mode}"
                 report(f"repeat {repeat}/{repeats}: {mode} to {target}")
                 store = open_store(dest, region, hadoop_conf=hadoop_conf)
                 try:
