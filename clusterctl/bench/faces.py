@@ -241,7 +241,7 @@ def run_faces_bench(
             report(f"faces-align over {lfw}")
             align = measured(
                 lambda: submit_workload(
-                    provider, workdir, "faces-align", "--input", str(lfw.resolve()), "--output", str(tmp / "aligned")
+                    provider, workdir, "faces-align", "--input", str(lfw), "--output", str(tmp / "aligned")
                 )
             )
             report(f"  {align['wall_s']:.0f}s; faces-embed")
@@ -274,7 +274,7 @@ def run_faces_bench(
                 "--input",
                 str(tmp / "embeddings"),
                 "--pairs",
-                str((meta / "pairs.txt").resolve()),
+                str(meta / "pairs.txt"),
                 "--output",
                 str(tmp / "verify"),
             )
