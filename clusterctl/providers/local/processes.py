@@ -89,6 +89,15 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
     return False
 
 
+def busy_ports(ports: list[int], timeout: float = 5.0) -> list[int]:
+    """Those of ``ports`` still in use after waiting up to ``timeout`` s (a just-stopped daemon's sockets,
+    or a connection's ephemeral port, can outlive its process briefly)."""
+    deadline = time.monotonic() + timeout
+    while (busy := [p for p in ports if port_in_use(p)]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return busy
+
+
 def listener_pid(port: int) -> int | None:
     """Pid of the process listening on TCP ``port`` (from /proc; None when not found)."""
     inodes = set()

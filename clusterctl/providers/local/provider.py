@@ -38,7 +38,14 @@ from clusterctl.providers.base import (
 )
 from clusterctl.providers.local.hdfs import LocalHdfs, find_hadoop_home
 from clusterctl.providers.local.javaenv import Runtime, find_runtime
-from clusterctl.providers.local.processes import find_processes, listener_pid, owned_pid, port_in_use, stop_group
+from clusterctl.providers.local.processes import (
+    busy_ports,
+    find_processes,
+    listener_pid,
+    owned_pid,
+    port_in_use,
+    stop_group,
+)
 from clusterctl.workdir import Workdir
 
 DEFAULT_SPARK = "4.0.1"  # what `init` writes when pyspark is not installed yet
@@ -449,7 +456,7 @@ class LocalProvider:
             report("stopping HDFS")
             stopped += LocalHdfs(home, self.workdir.root, self.spec.local.namenode_port).stop()
         leftovers = find_processes(marker)
-        busy = [p for p in (self.spec.local.master_port, self.spec.local.webui_port) if port_in_use(p)]
+        busy = busy_ports([self.spec.local.master_port, self.spec.local.webui_port])
         if leftovers or busy:
             raise ClusterctlError(
                 f"teardown incomplete: processes {leftovers} still running, ports {busy} still in use; "
