@@ -12,6 +12,7 @@ from clusterctl.config.spec import ClusterSpec
 from clusterctl.providers import get_provider
 from clusterctl.providers.local.processes import free_port  # noqa: F401  (re-exported for the tests)
 from clusterctl.workdir import Workdir
+from tests.support.files_server import server  # noqa: F401  (the fixture, for every test module)
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("CLUSTERCTL_SHARED", REPO.parent / "shared"))

@@ -177,7 +177,8 @@ class LocalSettings(_Strict):
     """Provider local only: the Spark master's ports, and an optional real HDFS beside the cluster.
 
     ``hdfs: true`` starts a NameNode and a DataNode on 127.0.0.1 from the Hadoop distribution at
-    ``hadoop_home`` (default: ``$HADOOP_HOME``), so the local cluster reads ``hdfs://`` as EC2's does.
+    ``hadoop_home`` (default: ``$HADOOP_HOME``, else the release ``clusterctl data fetch hadoop`` unpacked),
+    so the local cluster reads ``hdfs://`` as EC2's does.
     """
 
     master_port: Annotated[int, Field(ge=1024, le=65535)] = 7077

@@ -5,7 +5,7 @@ Each data set is described in ``datasets.yaml``. A fetch
 1. gets every file from its URL, from ``--mirror URL`` (same file name under that base), or from
    ``--mirror DIR`` (the file itself, or the data set already extracted, as in ``../shared/data``);
 2. resumes an interrupted download from where it stopped (HTTP ``Range``) and checks each file
-   against the publisher's checksum; a mismatch deletes the file and fails;
+   against the publisher's checksum (sha512, sha256 or md5); a mismatch deletes the file and fails;
 3. extracts archives (tar/zip, members confined to the target) and keeps what ``take`` names;
 4. checks the result's tree digest where one is pinned, then moves it into place atomically.
 
@@ -45,6 +45,7 @@ class RemoteFile:
     url: str
     md5: str | None = None
     sha256: str | None = None
+    sha512: str | None = None  # Apache releases publish SHA-512
     extract: bool = False
     take: dict[str, str] = field(default_factory=dict)  # archive glob -> path under the data set
 
@@ -97,7 +98,7 @@ def tree_digest(root: Path) -> tuple[str, int]:
 
 def _check(path: Path, remote: RemoteFile, origin: str) -> dict[str, str]:
     """Verify ``path`` against ``remote``'s checksum; delete it and fail on a mismatch."""
-    for algorithm in ("sha256", "md5"):
+    for algorithm in ("sha512", "sha256", "md5"):
         want = getattr(remote, algorithm)
         if want:
             got = file_digest(path, algorithm)
@@ -176,7 +177,11 @@ def _is_url(text: str) -> bool:
 def _safe_extract(archive: Path, dest: Path) -> None:
     """Unpack a tar or zip archive into ``dest``; no member may land outside it."""
     dest.mkdir(parents=True, exist_ok=True)
-    if zipfile.is_zipfile(archive):
+    with archive.open("rb") as f:
+        # by the leading magic, not zipfile.is_zipfile: that looks for a zip directory near the end,
+        # which a tar holding .jar files (zips) also has
+        is_zip = f.read(4) == b"PK\x03\x04"
+    if is_zip:
         with zipfile.ZipFile(archive) as zf:
             for member in zf.namelist():
                 if not (dest / member).resolve().is_relative_to(dest.resolve()):

@@ -9,17 +9,21 @@ import signal
 import socket
 import subprocess
 import sys
+import tarfile
 import urllib.parse
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from clusterctl.data.fetch import fetch, load_datasets
 from clusterctl.data.sets import SAMPLE_FRUITS
 from clusterctl.errors import ClusterctlError
 from clusterctl.providers.local.hdfs import LocalHdfs, find_hadoop_home
 from clusterctl.providers.local.javaenv import find_runtime
 from clusterctl.providers.local.processes import find_processes, is_alive, port_in_use
-from tests.conftest import free_port
+from tests.conftest import REPO, free_port
+from tests.support.files_server import Files
 from tests.support.hadoop_home import fixture_hadoop_home
 
 pytestmark = [
@@ -231,9 +235,10 @@ def test_find_hadoop_home_errors_are_one_line_and_name_the_fix(tmp_path, monkeyp
     with pytest.raises(ClusterctlError) as err:
         find_hadoop_home(None)
     assert "\n" not in str(err.value) and "hadoop-hdfs-<version>.jar" in str(err.value)
-    assert "does not fetch one yet" in str(err.value)
+    assert "clusterctl data fetch hadoop" in str(err.value)
     monkeypatch.delenv("HADOOP_HOME")
-    with pytest.raises(ClusterctlError, match="HADOOP_HOME is not set"):
+    monkeypatch.setenv("CLUSTERCTL_DATA", str(tmp_path / "data"))  # nothing fetched there
+    with pytest.raises(ClusterctlError, match="none is set or fetched: run `clusterctl data fetch hadoop`"):
         find_hadoop_home(None)
 
 
@@ -258,3 +263,38 @@ def test_a_daemon_that_cannot_start_is_reported_in_one_line_with_its_log(tmp_pat
     assert find_processes(node.marker) == []
     with pytest.raises(ClusterctlError, match="containing ','"):
         LocalHdfs(home, tmp_path / "a,b", free_port()).configure()
+
+
+def test_fetched_hadoop_release_is_what_hdfs_runs_by_default(server, tmp_path, monkeypatch):
+    """`data fetch hadoop` from a mirror URL: Apache's pinned sha512 rejects any other tarball; a release
+    that passes its check is unpacked as DEST/hadoop, and HDFS starts from it with no HADOOP_HOME set."""
+    release = load_datasets()["hadoop"].files[0]
+    tarball = tmp_path / release.name
+    with tarfile.open(tarball, "w") as tf:  # the fixture distribution under a release's top folder
+        tf.add(fixture_hadoop_home(), arcname=next(iter(release.take)))
+    Files.files[release.name] = tarball.read_bytes()
+    monkeypatch.delenv("HADOOP_HOME", raising=False)
+    monkeypatch.setenv("CLUSTERCTL_DATA", str(tmp_path / "data"))
+
+    cli = [sys.executable, "-m", "clusterctl", "data", "fetch", "hadoop", "--mirror", server]
+    proc = subprocess.run(cli, capture_output=True, text=True, cwd=REPO, timeout=120, check=False)
+    assert proc.returncode != 0 and not (tmp_path / "data" / "hadoop").exists()
+    line = proc.stderr.strip().splitlines()[-1]  # after the progress lines
+    assert line.startswith("error: ") and f"{release.name} from {server}/{release.name}: sha512" in line, line
+    assert "is not the published de3eaca2" in line
+
+    checked = replace(release, sha512=hashlib.sha512(Files.files[release.name]).hexdigest())
+    done = fetch(replace(load_datasets()["hadoop"], files=(checked,)), tmp_path / "data", mirror=server)
+    assert done["path"] == str(tmp_path / "data" / "hadoop") and done["files"][0]["sha512"] == checked.sha512
+    home = find_hadoop_home(None)
+    assert home == (tmp_path / "data" / "hadoop").resolve()
+    node = LocalHdfs(home, tmp_path / "root", free_port())
+    node.configure()
+    node.format_once()
+    node.start()
+    try:
+        status = node.wait_healthy(timeout=120)
+        assert status["live_datanodes"] == 1, status
+    finally:
+        node.stop()
+    assert find_processes(node.marker) == []

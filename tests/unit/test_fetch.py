@@ -1,65 +1,17 @@
 """`data fetch` against a real HTTP server on 127.0.0.1: checksums, resumed downloads, mirrors, extraction."""
 
 import hashlib
-import http.server
 import io
 import json
 import tarfile
-import threading
+import zipfile
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
 
 from clusterctl.data.fetch import Dataset, RemoteFile, fetch, load_datasets, tree_digest
 from clusterctl.errors import ClusterctlError, SpecError
-
-
-class _Files(http.server.BaseHTTPRequestHandler):
-    """Serves ``files`` with Range support; ``cut`` makes the next response stop after that many bytes."""
-
-    files: ClassVar[dict[str, bytes]] = {}
-    cut: ClassVar[dict[str, int]] = {}
-    ranges: ClassVar[list[str | None]] = []
-
-    def do_GET(self):
-        body = self.files.get(self.path.lstrip("/"))
-        if body is None:
-            self.send_error(404)
-            return
-        start = 0
-        rng = self.headers.get("Range")
-        type(self).ranges.append(rng)
-        if rng:
-            start = int(rng.removeprefix("bytes=").split("-")[0])
-            if start >= len(body):
-                self.send_error(416)
-                return
-            self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
-        else:
-            self.send_response(200)
-        self.send_header("Content-Length", str(len(body) - start))
-        self.end_headers()
-        stop = self.cut.pop(self.path.lstrip("/"), None)
-        self.wfile.write(body[start : start + stop] if stop is not None else body[start:])
-        if stop is not None:
-            self.wfile.flush()
-            self.close_connection = True
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def server():
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Files)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    _Files.files, _Files.cut, _Files.ranges = {}, {}, []
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+from tests.support.files_server import Files
 
 
 def tgz(members: dict[str, bytes]) -> bytes:
@@ -82,27 +34,27 @@ MEMBERS = {f"faces/Person_{p}/Person_{p}_{i:04d}.jpg": bytes([p, i]) * 40_000 fo
 
 def test_interrupted_download_resumes_with_range_and_the_result_is_checked(server, tmp_path):
     archive = tgz(MEMBERS)
-    _Files.files["faces.tgz"] = archive
-    _Files.cut["faces.tgz"] = len(archive) // 3
+    Files.files["faces.tgz"] = archive
+    Files.cut["faces.tgz"] = len(archive) // 3
     ds = faces_dataset(server, archive)
     with pytest.raises(ClusterctlError, match="run the same command again to resume"):
         fetch(ds, tmp_path)
     part = tmp_path / ".faces.partial" / "downloads" / "faces.tgz.part"
     assert part.stat().st_size == len(archive) // 3  # kept for the next run
     result = fetch(ds, tmp_path)
-    assert _Files.ranges == [None, f"bytes={len(archive) // 3}-"]  # the second request asked for the rest only
+    assert Files.ranges == [None, f"bytes={len(archive) // 3}-"]  # the second request asked for the rest only
     assert result["files"][0]["md5"] == hashlib.md5(archive).hexdigest()
     images = sorted(p.relative_to(tmp_path / "faces").as_posix() for p in (tmp_path / "faces").rglob("*.jpg"))
     assert images == sorted(m.removeprefix("faces/") for m in MEMBERS)
     assert not (tmp_path / ".faces.partial").exists()
     again = fetch(ds, tmp_path)  # already there: nothing downloaded
-    assert again["already"] and len(_Files.ranges) == 2
+    assert again["already"] and len(Files.ranges) == 2
     assert json.loads((tmp_path / "faces.fetched.json").read_text())["dataset"] == "faces"
 
 
 def test_checksum_mismatch_is_rejected_and_nothing_is_left_in_place(server, tmp_path):
     archive = tgz(MEMBERS)
-    _Files.files["faces.tgz"] = archive[:-10] + b"0123456789"  # same size, other bytes
+    Files.files["faces.tgz"] = archive[:-10] + b"0123456789"  # same size, other bytes
     with pytest.raises(ClusterctlError, match="is not the published"):
         fetch(faces_dataset(server, archive), tmp_path)
     assert not (tmp_path / "faces").exists()
@@ -111,7 +63,7 @@ def test_checksum_mismatch_is_rejected_and_nothing_is_left_in_place(server, tmp_
 
 def test_mirror_url_and_mirror_dir_serve_the_same_files(server, tmp_path):
     archive = tgz(MEMBERS)
-    _Files.files["faces.tgz"] = archive
+    Files.files["faces.tgz"] = archive
     ds = faces_dataset("http://127.0.0.1:9/unreachable", archive)  # the canonical host is down
     with pytest.raises(ClusterctlError, match="--mirror"):
         fetch(ds, tmp_path / "none")
@@ -127,7 +79,7 @@ def test_mirror_url_and_mirror_dir_serve_the_same_files(server, tmp_path):
 
 def test_a_pinned_tree_digest_rejects_another_version(server, tmp_path):
     archive = tgz(MEMBERS)
-    _Files.files["faces.tgz"] = archive
+    Files.files["faces.tgz"] = archive
     digest, count = tree_digest_of_members()
     fetch(faces_dataset(server, archive, tree_sha256=digest, tree_files=count), tmp_path / "ok")
     with pytest.raises(ClusterctlError, match="not the pinned version"):
@@ -142,7 +94,7 @@ def tree_digest_of_members() -> tuple[str, int]:
 
 def test_archive_members_cannot_escape_the_target(server, tmp_path):
     evil = tgz({"faces/ok.jpg": b"x", "../../escaped.txt": b"boom"})
-    _Files.files["faces.tgz"] = evil
+    Files.files["faces.tgz"] = evil
     with pytest.raises(ClusterctlError, match="unsafe archive"):
         fetch(faces_dataset(server, evil), tmp_path / "d")
     assert not (tmp_path / "escaped.txt").exists()
@@ -150,7 +102,7 @@ def test_archive_members_cannot_escape_the_target(server, tmp_path):
 
 def test_catalog_datasets_from_the_shared_mirror(shared_data, tmp_path):
     datasets = load_datasets()
-    assert set(datasets) == {"lfw", "lfw-deepfunneled", "lfw-pairs", "fruits360"}
+    assert set(datasets) == {"lfw", "lfw-deepfunneled", "lfw-pairs", "fruits360", "hadoop"}
     pairs = fetch(datasets["lfw-pairs"], tmp_path, mirror=str(shared_data))
     assert {f["file"] for f in pairs["files"] if "md5" in f} >= {"pairs.txt", "people.txt"}  # publisher's md5s
     fruits = fetch(datasets["fruits360"], tmp_path, mirror=str(shared_data))
@@ -158,3 +110,43 @@ def test_catalog_datasets_from_the_shared_mirror(shared_data, tmp_path):
     assert tree_digest(Path(fruits["path"]) / "Test")[1] == 17845
     lfw = fetch(datasets["lfw-deepfunneled"], tmp_path, mirror=str(shared_data))
     assert len(list(Path(lfw["path"]).iterdir())) == 5749
+
+
+def test_sha512_is_checked_and_a_mismatch_names_it(server, tmp_path):
+    archive = tgz(MEMBERS)
+    Files.files["faces.tgz"] = archive
+    digest = hashlib.sha512(archive).hexdigest()
+    good = RemoteFile(f"{server}/faces.tgz", sha512=digest, extract=True, take={"faces": "."})
+    done = fetch(Dataset("faces", "test faces", (good,)), tmp_path / "ok")
+    assert done["files"][0]["sha512"] == good.sha512
+    bad = RemoteFile(good.url, sha512=hashlib.sha512(b"another release").hexdigest(), extract=True, take={"faces": "."})
+    with pytest.raises(ClusterctlError, match=r"sha512 .* is not the published"):
+        fetch(Dataset("faces", "test faces", (bad,)), tmp_path / "bad")
+    assert not (tmp_path / "bad" / "faces").exists()
+
+
+def test_the_hadoop_release_is_pinned_by_apaches_sha512():
+    hadoop = load_datasets()["hadoop"]
+    (release,) = hadoop.files
+    version = "3.3.6"
+    assert release.url == f"https://archive.apache.org/dist/hadoop/common/hadoop-{version}/hadoop-{version}.tar.gz"
+    assert release.sha512 is not None and len(release.sha512) == 128 and int(release.sha512, 16) >= 0
+    assert release.extract and release.take == {f"hadoop-{version}": "."}  # HADOOP_HOME = DEST/hadoop
+
+
+def test_a_tar_ending_in_a_jar_is_extracted_as_a_tar(server, tmp_path):
+    """An uncompressed tar whose last member is a zip (a .jar) ends with a zip directory too."""
+    jar = io.BytesIO()
+    with zipfile.ZipFile(jar, "w") as zf:
+        zf.writestr("org/Main.class", b"\xca\xfe\xba\xbe")
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for name, data in {"faces/README": b"hi", "faces/lib/x.jar": jar.getvalue()}.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    archive = buf.getvalue()
+    assert zipfile.is_zipfile(io.BytesIO(archive))  # the trap
+    Files.files["faces.tgz"] = archive
+    done = fetch(faces_dataset(server, archive), tmp_path)
+    assert (Path(done["path"]) / "lib" / "x.jar").read_bytes() == jar.getvalue()

@@ -1,9 +1,10 @@
 """A real single-node HDFS (one NameNode, one DataNode) on 127.0.0.1 beside the local Spark cluster.
 
-The daemons run from an Apache Hadoop distribution given as ``HADOOP_HOME`` (``share/hadoop/{common,hdfs}``
-with their ``lib/`` folders), each as ``java -cp <classpath> <main class>`` leading its own process
-group, as the local provider starts Spark's daemons: no ``bin/hdfs`` or ``sbin/*-daemon.sh`` (they
-daemonize, sleep and read ``etc/hadoop/hadoop-env.sh``). Everything they write lives under ``root``::
+The daemons run from an Apache Hadoop distribution (``share/hadoop/{common,hdfs}`` with their ``lib/``
+folders: ``local.hadoop_home``, ``HADOOP_HOME`` or the release ``clusterctl data fetch hadoop``
+unpacked), each as ``java -cp <classpath> <main class>`` leading its own process group, as the
+local provider starts Spark's daemons: no ``bin/hdfs`` or ``sbin/*-daemon.sh`` (they daemonize,
+sleep and read ``etc/hadoop/hadoop-env.sh``). Everything they write lives under ``root``::
 
     root/hdfs-conf/{core-site.xml,hdfs-site.xml,log4j.properties}   also usable as a client HADOOP_CONF_DIR
     root/hdfs/{name,data,tmp}/  root/hdfs/formatted                 namespace, blocks, the format guard
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from clusterctl.data.sets import data_home
 from clusterctl.errors import ClusterctlError
 from clusterctl.providers.local.processes import (
     find_processes,
@@ -42,9 +44,10 @@ from clusterctl.providers.local.processes import (
 NAMENODE_CLASS = "org.apache.hadoop.hdfs.server.namenode.NameNode"
 DATANODE_CLASS = "org.apache.hadoop.hdfs.server.datanode.DataNode"
 MARKER_VAR = "CLUSTERCTL_HDFS_ROOT"
+FETCHED_HADOOP = "hadoop"  # the `data fetch` entry (datasets.yaml) whose release local.hdfs runs by default
 HADOOP_HOME_HINT = (
-    "set HADOOP_HOME to an unpacked Apache Hadoop 3.x release (https://hadoop.apache.org/releases.html; "
-    "clusterctl does not fetch one yet)"
+    "run `clusterctl data fetch hadoop` (offline: add --mirror DIR|URL holding hadoop-3.3.6.tar.gz), or set "
+    "local.hadoop_home or HADOOP_HOME to an unpacked Apache Hadoop release"
 )
 # Java 17 keeps JDK internals closed; Hadoop (2.7 to 3.4) reaches into these by reflection
 # (buffers and their cleaners, sun.nio.ch sockets, Configuration's and UGI's java.lang/java.util use).
@@ -128,18 +131,21 @@ def _server_jar(folder: Path, artifact: str) -> Path | None:
 
 
 def find_hadoop_home(explicit: Path | None = None) -> Path:
-    """The Hadoop distribution to run HDFS from: ``explicit``, else ``$HADOOP_HOME``; checked for the HDFS server.
+    """The Hadoop distribution to run HDFS from, checked for the HDFS server.
 
-    Raises ClusterctlError (one line, naming the fix) when neither is set or the folder holds no
-    ``share/hadoop/hdfs/hadoop-hdfs-<version>.jar`` and ``share/hadoop/common/hadoop-common-<version>.jar``.
+    ``explicit`` (``local.hadoop_home``), else ``$HADOOP_HOME``, else the release ``clusterctl data fetch
+    hadoop`` unpacked into the data home. Raises ClusterctlError (one line, naming the fix) when there is
+    none or the folder holds no ``share/hadoop/hdfs/hadoop-hdfs-<version>.jar`` and
+    ``share/hadoop/common/hadoop-common-<version>.jar``.
     """
-    if explicit is None:
-        env = os.environ.get("HADOOP_HOME")
-        if not env:
-            raise ClusterctlError(f"HDFS needs a Hadoop distribution and HADOOP_HOME is not set: {HADOOP_HOME_HINT}")
-        explicit, origin = Path(env), "HADOOP_HOME "
-    else:
+    if explicit is not None:
         origin = ""
+    elif env := os.environ.get("HADOOP_HOME"):
+        explicit, origin = Path(env), "HADOOP_HOME "
+    elif (fetched := data_home() / FETCHED_HADOOP).is_dir():  # only a finished fetch is moved into place
+        explicit, origin = fetched, "the fetched Hadoop "
+    else:
+        raise ClusterctlError(f"HDFS needs a Hadoop distribution and none is set or fetched: {HADOOP_HOME_HINT}")
     home = explicit.expanduser().resolve()
     if not home.is_dir():
         raise ClusterctlError(f"{origin}{home} is not a directory: {HADOOP_HOME_HINT}")
