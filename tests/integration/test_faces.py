@@ -103,36 +103,47 @@ def test_align_reports_every_image(aligned):
     assert reasons["Nobody_0002.jpg"].startswith("undecodable")
 
 
-def test_aligned_crops_are_160_square_and_contain_a_face(aligned):
-    from workloads.faces.detect import decode_rgb, detect
+def test_aligned_crops_are_the_template_warp_of_each_face(aligned):
+    """Default crop: the face's five landmarks warped onto SFace's 112 x 112 template, from the original photo."""
+    from urllib.parse import unquote, urlparse
 
-    _, out = aligned
+    from workloads.faces.detect import decode_rgb
+    from workloads.faces.opencv_zoo import template_crop
+
+    printed, out = aligned
+    assert printed["options"]["crop"] == "template" and printed["models"]["yunet"]["sha256"]
     table = pq.read_table(out / "faces").to_pandas()
     faces = table[table["error"].isna()]
-    assert len(faces) >= IMAGES - 1
+    assert len(faces) >= IMAGES - 1 and (faces["crop_kind"] == "template").all()
+    assert set(faces["detector"]) <= {"yunet", "mtcnn"} and (faces["detector"] == "yunet").mean() >= 0.9
     assert all(len(b) == 4 and len(lm) == 10 for b, lm in zip(faces["box"], faces["landmarks"], strict=True))
     assert (faces["score"] > 0).all()
-    found = 0
-    for crop_path, blob in zip(faces["crop_path"], faces["crop"], strict=True):
+    for path, landmarks, crop_path, blob in zip(
+        faces["path"], faces["landmarks"], faces["crop_path"], faces["crop"], strict=True
+    ):
         on_disk = (out / "crops" / crop_path.split("/crops/", 1)[1]).read_bytes()
         assert on_disk == blob
-        rgb = decode_rgb(blob)
-        assert rgb.shape == (160, 160, 3)
-        found += bool(detect(rgb, "hog"))
-    assert found >= 0.95 * len(faces)  # re-detected in the crop
+        crop = decode_rgb(blob).astype(int)
+        original = decode_rgb(open(unquote(urlparse(path).path), "rb").read())  # noqa: SIM115
+        expected, _ = template_crop(original, np.asarray(landmarks).reshape(5, 2))
+        assert crop.shape == (112, 112, 3) and np.abs(crop - expected).mean() < 3  # JPEG's loss only
 
 
 def test_same_person_embeddings_are_closer(embedded, people):
     summary, table = embedded
-    assert summary["model"]["dim"] == 128 and summary["images_without_embedding"] == 2
+    model = summary["model"]
+    assert (model["name"], model["dim"], model["metric"]) == ("sface", 128, "cosine")
+    assert model["models"]["sface"]["sha256"] and model["opencv"]
+    assert summary["images_without_embedding"] == 2 and set(table["model"].dropna()) == {"sface"}
     ok = table[table["embedding"].notna() & table["label"].isin(people)]
     x = np.stack(ok["embedding"].to_numpy())
     assert x.shape[1] == 128 and np.isfinite(x).all()
+    np.testing.assert_allclose(np.linalg.norm(x, axis=1), 1.0, atol=1e-5)  # stored at unit length
     labels = ok["label"].to_numpy()
-    d = np.linalg.norm(x[:, None] - x[None], axis=-1)
+    d = 1 - x @ x.T  # cosine distance
     same = (labels[:, None] == labels[None]) & ~np.eye(len(x), dtype=bool)
     diff = labels[:, None] != labels[None]
-    assert d[same].mean() < 0.6 < d[diff].mean()  # dlib's own threshold sits between them
+    assert d[same].mean() < model["threshold"] < d[diff].mean()  # SFace's own threshold sits between them
 
 
 def test_average_matches_the_mean_of_the_embeddings(cluster, embedded):
@@ -258,6 +269,9 @@ def test_bad_inputs_are_one_line_errors(cluster, tmp_path):
     assert missing.returncode != 0 and "run `clusterctl submit faces-align` first" in missing.stderr
     facenet = cluster.cli("submit", "faces-embed", "--model", "facenet", "--output", str(tmp_path / "o"), check=False)
     assert facenet.returncode != 0 and "--weights is required for facenet" in facenet.stderr
+    dlib = cluster.cli("submit", "faces-embed", "--model", "dlib_resnet", "--output", str(tmp_path / "o"), check=False)
+    assert dlib.returncode != 0 and "holds template crops but --model dlib_resnet reads square crops" in dlib.stderr
+    assert "faces-align --crop square" in dlib.stderr and not (tmp_path / "o").exists()
     empty = tmp_path / "empty"
     empty.mkdir()
     proc = cluster.cli("submit", "faces-align", "--input", str(empty), "--output", str(tmp_path / "o"), check=False)

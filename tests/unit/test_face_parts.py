@@ -59,7 +59,7 @@ def test_central_face_beats_a_larger_one_at_the_edge():
 
 
 def test_detectors_and_images():
-    with pytest.raises(ValueError, match="choose one of auto, hog, mtcnn"):
+    with pytest.raises(ValueError, match="choose one of auto, yunet, mtcnn, hog"):
         detect(np.zeros((10, 10, 3), np.uint8), "haar")
     assert detect(np.zeros((120, 120, 3), np.uint8), "hog") == []
     with pytest.raises(Exception):  # noqa: B017 - PIL's own error type
@@ -183,6 +183,27 @@ def test_identify_applies_both_gates():
     assert none.names() == [] and len(none.distance) == 0
 
 
+def test_identify_measures_in_the_embedders_metric():
+    """Unit-length (SFace-like) embeddings: the gate is a cosine distance, as the threshold was learnt."""
+    means = np.array([[1.0, 0.0], [0.0, 1.0]])
+    near = np.array([[np.cos(0.3), np.sin(0.3)]])  # 0.3 rad from ann: cosine distance 1 - cos(0.3) = 0.0447
+    far = np.array([[np.cos(0.7), np.sin(0.7)]])  # 0.7 rad: 0.235, beyond a 0.1 gate although still "ann"
+    saved = {
+        "classifier": _Fixed([[0.9, 0.1]]),
+        "labels": ["ann", "bob"],
+        "dim": 2,
+        "means": means,
+        "metric": "cosine",
+        "unknown_threshold": 0.5,
+        "unknown_distance": 0.1,
+    }
+    known, stranger = identify(saved, near), identify(saved, far)
+    assert known.distance == pytest.approx([1 - np.cos(0.3)]) and known.names() == ["ann"]
+    assert stranger.distance == pytest.approx([1 - np.cos(0.7)]) and stranger.names() == ["unknown"]
+    euclid = identify(saved | {"metric": "euclidean", "unknown_distance": 0.7}, far)  # |far - ann| = 0.687
+    assert euclid.names() == ["ann"]
+
+
 def test_leave_one_out_distance_and_means():
     x = np.array([[0.0, 0.0], [0.0, 2.0], [0.0, 1.0], [5.0, 5.0], [5.0, 5.0]])
     labels = np.array(["a", "a", "a", "b", "b"])
@@ -192,6 +213,8 @@ def test_leave_one_out_distance_and_means():
     assert leave_one_out_distance(x, labels, quantile=0.5) == 0.0
     assert leave_one_out_distance(x, labels) == pytest.approx(np.quantile([0, 0, 0, 1.5, 1.5], 0.99))
     assert leave_one_out_distance(x[:1], labels[:1]) == 0.0  # one face: nothing to leave out
+    # cosine: a's [0,2] and [0,1] point the same way as the mean of the others; [0,0] has no direction
+    assert leave_one_out_distance(x[1:3], labels[1:3], "cosine", quantile=1.0) == pytest.approx(0.0)
     assert class_means(x, labels, np.array(["b", "a"])) == pytest.approx(np.array([[5.0, 5.0], [0.0, 1.0]]))
 
 
@@ -205,13 +228,16 @@ def test_open_set_reports_both_gates_and_each_alone():
     assert (r["threshold"], r["distance"], r["unknown_faces"]) == (0.6, 0.5, 2)
     assert r["known_accepted_rate"] == pytest.approx(1 / 3, abs=1e-5) and r["accuracy_of_accepted"] == 1.0
     assert r["unknown_rejected_rate"] == 1.0
+    assert r["known_named_rate"] == pytest.approx(1 / 3, abs=1e-5)
     assert r["probability_only"] == {
         "known_accepted_rate": pytest.approx(2 / 3, abs=1e-5),
+        "known_named_rate": pytest.approx(2 / 3, abs=1e-5),
         "accuracy_of_accepted": 1.0,
         "unknown_rejected_rate": 0.5,
     }
     assert r["distance_only"] == {
         "known_accepted_rate": pytest.approx(2 / 3, abs=1e-5),
+        "known_named_rate": pytest.approx(1 / 3, abs=1e-5),  # the second face passes but is called b
         "accuracy_of_accepted": 0.5,
         "unknown_rejected_rate": 0.5,
     }
@@ -232,7 +258,7 @@ def test_jitters_are_checked_before_any_executor():
     from workloads.jobs.faces_embed import model_ref
 
     def options(model: str, jitters: int) -> argparse.Namespace:
-        return argparse.Namespace(model=model, jitters=jitters, weights=None, weights_sha256=None)
+        return argparse.Namespace(model=model, jitters=jitters, weights=None, weights_sha256=None, flip=False)
 
     with pytest.raises(JobError, match=r"^--jitters 3: .*facenet does not support"):
         model_ref(None, options("facenet", 3))  # fails before it would touch Spark
@@ -241,3 +267,5 @@ def test_jitters_are_checked_before_any_executor():
     with pytest.raises(JobError, match=r"^--weights is required for facenet"):
         model_ref(None, options("facenet", 0))
     assert model_ref(None, options("dlib_resnet", 5)) == ModelRef("dlib_resnet", None, 5)
+    with pytest.raises(JobError, match=r"^--jitters 2: .*sface does not support"):
+        model_ref(None, options("sface", 2))

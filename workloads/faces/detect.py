@@ -2,17 +2,24 @@
 
 Detectors (models cached per process, so a Spark Python worker loads each once):
 
+- ``yunet``: OpenCV Zoo's YuNet (``faces.opencv_zoo``), 3-5 ms per 250 x 250 image on one core;
+  landmarks are image-left eye, image-right eye, nose tip, image-left and image-right mouth corners.
 - ``mtcnn``: the ``mtcnn`` package (TensorFlow, its canonical P/R/O-Net weights ship in the wheel);
   landmarks are left eye, right eye, nose, mouth left, mouth right.
 - ``hog``: dlib's HOG frontal detector + the 5-point shape predictor from
   ``face-recognition-models``; landmarks are the four eye corners and the base of the nose. About
   10x faster than MTCNN on CPU, but misses more profile and occluded faces.
-- ``auto``: ``hog``, then ``mtcnn`` on images in which HOG finds no face (MTCNN is only loaded when
-  an image needs it).
+- ``auto``: ``yunet``, then ``mtcnn`` on images in which YuNet finds no face (MTCNN is only loaded
+  when an image needs it).
 
-The crop is a square around the face box's centre (side = the box's longer side + ``margin``
-pixels, so faces are not stretched; outside the image is black), optionally rotated first so the
-eyes are level, resized to ``size`` x ``size``.
+Two crops (``CROPS``), chosen by the embedder that reads them:
+
+- ``template``: the face warped by a similarity transform so that its five landmarks fall on the
+  112 x 112 template SFace was trained on (``opencv_zoo.template_crop``); needs eye, nose and mouth
+  landmarks (``yunet``, ``mtcnn``).
+- ``square``: a square around the face box's centre (side = the box's longer side + ``margin``
+  pixels, so faces are not stretched; outside the image is black), optionally rotated first so the
+  eyes are level, resized to ``size`` x ``size`` (dlib's and FaceNet's input).
 """
 
 import io
@@ -22,7 +29,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-DETECTORS = ("auto", "hog", "mtcnn")
+DETECTORS = ("auto", "yunet", "mtcnn", "hog")
+CROPS = ("template", "square")
+TEMPLATE_DETECTORS = ("auto", "yunet", "mtcnn")  # those whose five points include the mouth corners
 _CACHE: dict[str, object] = {}
 
 
@@ -43,7 +52,7 @@ class Face:
     def eyes(self) -> tuple[np.ndarray, np.ndarray]:
         """Centres of the two eyes (image-left first)."""
         pts = np.asarray(self.landmarks, dtype=np.float64)
-        if self.detector == "mtcnn":
+        if self.detector in ("mtcnn", "yunet"):
             left, right = pts[0], pts[1]
         else:  # dlib 5-point: 0,1 = one eye's corners, 2,3 = the other's, 4 = nose
             left, right = pts[2:4].mean(axis=0), pts[0:2].mean(axis=0)
@@ -58,13 +67,17 @@ class Aligned:
     crop: np.ndarray  # size x size x 3 uint8 RGB
     crop_box: tuple[float, float, float, float]
     crop_landmarks: list[tuple[float, float]]
-    angle: float  # degrees the image was rotated by (0 without --rotate)
+    angle: float  # degrees the face was turned by to level the eyes (0 for a square crop without --rotate)
 
 
 def _models(name: str):
-    """The loaded models of detector ``name`` ("hog" or "mtcnn"), loading them on first use."""
+    """The loaded models of detector ``name`` ("yunet", "hog" or "mtcnn"), loading them on first use."""
     if name not in _CACHE:
-        if name == "hog":
+        if name == "yunet":
+            from workloads.faces.opencv_zoo import load_yunet
+
+            _CACHE[name] = load_yunet(int(os.environ.get("OMP_NUM_THREADS", "1")))
+        elif name == "hog":
             import dlib
             import face_recognition_models as frm
 
@@ -86,8 +99,8 @@ def _models(name: str):
 
 
 def load_detector(name: str) -> None:
-    """Load detector ``name``'s models now (``auto`` loads HOG; MTCNN follows when an image needs it)."""
-    _models("mtcnn" if name == "mtcnn" else "hog")
+    """Load detector ``name``'s models now (``auto`` loads YuNet; MTCNN follows when an image needs it)."""
+    _models("yunet" if name == "auto" else name)
 
 
 def shape_predictor():
@@ -112,6 +125,17 @@ def _hog(rgb: np.ndarray, upsample: int) -> list[Face]:
     return faces
 
 
+def _yunet(rgb: np.ndarray) -> list[Face]:
+    from workloads.faces.opencv_zoo import yunet_detect
+
+    faces = []
+    for row in yunet_detect(_models("yunet"), rgb):
+        x, y, w, h = (float(v) for v in row[:4])
+        points = [(float(row[i]), float(row[i + 1])) for i in range(4, 14, 2)]
+        faces.append(Face((x, y, x + w, y + h), float(row[14]), points, "yunet"))
+    return faces
+
+
 def _mtcnn(rgb: np.ndarray, min_score: float) -> list[Face]:
     faces = []
     for found in _models("mtcnn").detect_faces(rgb):
@@ -129,11 +153,14 @@ def _mtcnn(rgb: np.ndarray, min_score: float) -> list[Face]:
 
 
 def detect(rgb: np.ndarray, detector: str = "auto", min_score: float = 0.9) -> list[Face]:
-    """Faces in an RGB image, largest first. ``min_score`` applies to MTCNN's confidence."""
+    """Faces in an RGB image, largest first. ``min_score`` applies to MTCNN's confidence (YuNet keeps
+    scores >= 0.9, its own default)."""
     if detector not in DETECTORS:
         raise ValueError(f"unknown detector {detector!r}; choose one of {', '.join(DETECTORS)}")
     faces: list[Face] = []
-    if detector in ("hog", "auto"):
+    if detector in ("yunet", "auto"):
+        faces = _yunet(rgb)
+    elif detector == "hog":
         faces = _hog(rgb, 0) or _hog(rgb, 1)  # upsampling once finds faces under ~80 px
     if detector == "mtcnn" or (detector == "auto" and not faces):
         faces = _mtcnn(rgb, min_score)
@@ -186,6 +213,24 @@ def align(rgb: np.ndarray, face: Face, size: int = 160, margin: int = 32, rotate
         (cb[0, 0], cb[0, 1], cb[1, 0], cb[1, 1]),
         [tuple(p) for p in to_crop(points).tolist()],
         angle,
+    )
+
+
+def template_align(rgb: np.ndarray, face: Face) -> Aligned:
+    """``face`` warped onto SFace's 112 x 112 five-point template (see ``opencv_zoo.template_crop``)."""
+    if face.detector not in ("yunet", "mtcnn"):
+        raise ValueError(f"the template crop needs eye, nose and mouth landmarks; {face.detector} has no mouth")
+    from workloads.faces.opencv_zoo import template_crop
+
+    crop, matrix = template_crop(rgb, np.asarray(face.landmarks))
+    to_crop = lambda pts: np.asarray(pts, dtype=np.float64) @ matrix[:, :2].T + matrix[:, 2]  # noqa: E731
+    corners = to_crop([[face.box[0], face.box[1]], [face.box[2], face.box[3]]])
+    return Aligned(
+        face,
+        crop,
+        (float(corners[0, 0]), float(corners[0, 1]), float(corners[1, 0]), float(corners[1, 1])),
+        [tuple(p) for p in to_crop(face.landmarks).tolist()],
+        -float(math.degrees(math.atan2(matrix[1, 0], matrix[0, 0]))),  # the tilt levelled, as --rotate's
     )
 
 

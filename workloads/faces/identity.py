@@ -5,15 +5,18 @@ both gates pass:
 
 - probability: the classifier's top (calibrated) probability is at least ``unknown_threshold``;
 - distance: the face is within ``unknown_distance`` of the predicted person's mean training
-  embedding. By default that distance is learnt from the training faces: 99% of them lie within it
-  of the mean of their own person's other training faces (leave-one-out), so it adapts to the
-  embedder and to how varied the photos are; the quantile, not the maximum, so that one odd
-  training photo (a profile, a wrong face) does not open the gate for everyone.
+  embedding, measured in the embedder's metric (``faces.metric``: cosine for SFace). By default
+  that distance is learnt from the training faces: 99% of them lie within it of the mean of their
+  own person's other training faces (leave-one-out), so it adapts to the embedder and to how
+  varied the photos are; the quantile, not the maximum, so that one odd training photo (a
+  profile, a wrong face) does not open the gate for everyone.
 """
 
 from dataclasses import dataclass
 
 import numpy as np
+
+from workloads.faces.metric import distance as measure
 
 UNKNOWN = "unknown"
 
@@ -23,14 +26,16 @@ def class_means(x: np.ndarray, labels: np.ndarray, classes: np.ndarray) -> np.nd
     return np.stack([x[labels == c].mean(axis=0) for c in classes])
 
 
-def leave_one_out_distance(x: np.ndarray, labels: np.ndarray, quantile: float = 0.99) -> float:
-    """The ``quantile`` of the training faces' distances from the mean of their class's other faces."""
+def leave_one_out_distance(
+    x: np.ndarray, labels: np.ndarray, metric: str = "euclidean", quantile: float = 0.99
+) -> float:
+    """The ``quantile`` of the training faces' distances (in ``metric``) from the mean of their class's other faces."""
     distances = []
     for c in np.unique(labels):
         members = x[labels == c]
         if len(members) >= 2:
             others_mean = (members.sum(axis=0) - members) / (len(members) - 1)
-            distances.append(np.linalg.norm(members - others_mean, axis=1))
+            distances.append(measure(members, others_mean, metric))
     return float(np.quantile(np.concatenate(distances), quantile)) if distances else 0.0
 
 
@@ -49,7 +54,7 @@ class Identified:
 
 
 def identify(saved: dict, x: np.ndarray) -> Identified:
-    """Apply the model dict ``faces-classify`` saves (classifier, labels, means, thresholds) to embeddings ``x``."""
+    """Apply the dict ``faces-classify`` saves (classifier, labels, means, thresholds, metric) to embeddings ``x``."""
     x = np.asarray(x, dtype=np.float64).reshape(-1, saved["dim"])
     if not len(x):  # scikit-learn refuses an empty batch
         empty = np.zeros(0)
@@ -57,6 +62,6 @@ def identify(saved: dict, x: np.ndarray) -> Identified:
     proba = saved["classifier"].predict_proba(x)
     top = proba.argmax(axis=1)
     probability = proba[np.arange(len(x)), top]
-    distance = np.linalg.norm(x - saved["means"][top], axis=1)
+    distance = measure(x, saved["means"][top], saved.get("metric", "euclidean"))
     accepted = (probability >= saved["unknown_threshold"]) & (distance <= saved["unknown_distance"])
     return Identified(np.asarray(saved["labels"])[top], probability, distance, accepted)

@@ -14,17 +14,25 @@ from pathlib import PurePosixPath
 import numpy as np
 
 from workloads.common.io import task_cpus
-from workloads.faces.detect import align, central_first, decode_rgb, detect, encode_jpeg, load_detector
+from workloads.faces.detect import (
+    align,
+    central_first,
+    decode_rgb,
+    detect,
+    encode_jpeg,
+    load_detector,
+    template_align,
+)
 from workloads.faces.embed import ModelRef, embedder
 from workloads.faces.identity import identify
 
 ALIGN_SCHEMA = (
     "path string, label string, face int, faces_found int, detector string, score float, "
-    "box array<float>, landmarks array<float>, crop_box array<float>, angle float, crop binary, "
+    "box array<float>, landmarks array<float>, crop_kind string, crop_box array<float>, angle float, crop binary, "
     "crop_path string, error string"
 )
 ALIGN_COLUMNS = [column.split()[0] for column in ALIGN_SCHEMA.split(", ")]
-EMBED_SCHEMA = "path string, label string, face int, embedding array<float>, error string"
+EMBED_SCHEMA = "path string, label string, face int, embedding array<float>, model string, error string"
 ALIGN_PROFILED = ("load", "decode", "detect", "crop", "write")
 EMBED_PROFILED = ("load", "decode", "embed")
 KEEP = ("central", "largest", "all")
@@ -47,9 +55,20 @@ def open_filesystem(uri: str):
 
 
 def align_one(
-    blob: bytes, detector: str, keep: str, size: int, margin: int, rotate: bool, min_score: float, seconds: Counter
+    blob: bytes,
+    detector: str,
+    keep: str,
+    crop: str,
+    size: int,
+    margin: int,
+    rotate: bool,
+    min_score: float,
+    seconds: Counter,
 ) -> tuple[list[dict], str | None, int]:
-    """(rows of the kept faces, error, faces found) for one image; the error says why there is no row."""
+    """(rows of the kept faces, error, faces found) for one image; the error says why there is no row.
+
+    ``crop`` is ``template`` (SFace's 112 x 112 five-point warp) or ``square`` (``size``, ``margin``, ``rotate``).
+    """
     start = time.perf_counter()
     try:
         rgb = decode_rgb(blob)
@@ -70,7 +89,7 @@ def align_one(
     start = time.perf_counter()
     rows = []
     for i, face in enumerate(faces):
-        a = align(rgb, face, size, margin, rotate)
+        a = template_align(rgb, face) if crop == "template" else align(rgb, face, size, margin, rotate)
         rows.append(
             {
                 "face": i,
@@ -78,6 +97,7 @@ def align_one(
                 "score": face.score,
                 "box": [float(v) for v in face.box],
                 "landmarks": [float(v) for p in face.landmarks for v in p],
+                "crop_kind": crop,
                 "crop_box": [float(v) for v in a.crop_box],
                 "angle": a.angle,
                 "crop": encode_jpeg(a.crop),
@@ -179,6 +199,7 @@ def embed_partitions(ref: ModelRef, batch_size: int, accumulators: dict) -> Call
                     "label": pdf["label"],
                     "face": pdf["face"],
                     "embedding": vectors,
+                    "model": ref.name,
                     "error": pdf["error"],
                 }
             )

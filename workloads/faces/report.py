@@ -131,6 +131,10 @@ def open_set(
     def rates(known_ok: np.ndarray, unknown_ok: np.ndarray) -> dict:
         return {
             "known_accepted_rate": round(float(known_ok.mean()), 5) if len(known_ok) else None,
+            # accepted and named right, of all the known people's test faces
+            "known_named_rate": (
+                round(float((known_ok & (known.best == known_truth)).mean()), 5) if len(known_ok) else None
+            ),
             "accuracy_of_accepted": (
                 round(float((known.best == known_truth)[known_ok].mean()), 5) if known_ok.any() else None
             ),

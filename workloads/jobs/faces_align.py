@@ -1,7 +1,7 @@
 """Face alignment: detect faces in every image, crop them to size x size, write JPEGs + a parquet of detections.
 
     spark-submit workloads/jobs/faces_align.py --input URI [--output faces/aligned] [--detector auto]
-        [--keep central|largest|all] [--size 160] [--margin 32] [--rotate]
+        [--keep central|largest|all] [--crop template|square] [--size 160] [--margin 32] [--rotate]
 
 Writes under --output: ``faces/`` (parquet: path, label, face, faces_found, detector, score, box,
 landmarks, crop_box, angle, crop (JPEG bytes), crop_path, error), ``crops/<label>/<stem>.jpg`` and
@@ -19,7 +19,7 @@ from workloads.common.images import IMAGE_GLOB
 from workloads.common.io import list_images, remove_uri, spread_files, staged_outputs, task_slots, to_hadoop_uri
 from workloads.common.job import JobContext, UsageError, run_job
 from workloads.common.timing import rate
-from workloads.faces.detect import DETECTORS
+from workloads.faces.detect import CROPS, DETECTORS, TEMPLATE_DETECTORS
 from workloads.faces.pipeline import ALIGN_PROFILED, ALIGN_SCHEMA, KEEP, align_partitions
 from workloads.faces.steps import DEFAULTS
 
@@ -39,7 +39,7 @@ def parser() -> argparse.ArgumentParser:
         "--detector",
         default="auto",
         choices=DETECTORS,
-        help="auto = dlib HOG, then MTCNN where HOG finds nothing (default); hog; mtcnn",
+        help="auto = YuNet, then MTCNN where YuNet finds nothing (default); yunet; mtcnn; hog (dlib)",
     )
     p.add_argument(
         "--keep",
@@ -47,7 +47,14 @@ def parser() -> argparse.ArgumentParser:
         choices=KEEP,
         help="central = the largest face near the centre, FaceNet's rule (default); largest; all faces",
     )
-    p.add_argument("--size", type=int, default=160, help="crop side in pixels")
+    p.add_argument(
+        "--crop",
+        default="template",
+        choices=CROPS,
+        help="template = 112x112, five landmarks warped onto SFace's template (default; for --model sface); "
+        "square = a square around the face box, --size/--margin/--rotate (for dlib_resnet and facenet)",
+    )
+    p.add_argument("--size", type=int, default=160, help="square crop side in pixels")
     p.add_argument("--margin", type=int, default=32, help="pixels added to the face box's longer side")
     p.add_argument("--rotate", action="store_true", help="rotate so the eyes are level before cropping")
     p.add_argument("--min-score", type=float, default=0.9, help="MTCNN confidence below which a face is ignored")
@@ -56,10 +63,25 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def detector_files(detector: str) -> dict:
+    """YuNet's file sha256 and the OpenCV version when YuNet runs (empty for the other detectors)."""
+    if detector not in ("auto", "yunet"):
+        return {}
+    from workloads.faces.opencv_zoo import describe
+
+    info = describe()
+    return {"opencv": info["opencv"], "yunet": info["models"]["yunet"]}  # type: ignore[index]
+
+
 def check(args: argparse.Namespace) -> None:
     """Option values that parse but make no crop."""
     if args.size < 16 or args.margin < 0:
         raise UsageError("--size must be at least 16 and --margin at least 0")
+    if args.crop == "template" and args.detector not in TEMPLATE_DETECTORS:
+        raise UsageError(
+            f"--crop template needs mouth landmarks, which --detector {args.detector} does not give: "
+            f"use --detector {'|'.join(TEMPLATE_DETECTORS)} or --crop square"
+        )
 
 
 def align(job: JobContext) -> None:
@@ -76,6 +98,7 @@ def align(job: JobContext) -> None:
     opts = {
         "detector": args.detector,
         "keep": args.keep,
+        "crop": args.crop,
         "size": args.size,
         "margin": args.margin,
         "rotate": args.rotate,
@@ -127,6 +150,7 @@ def align(job: JobContext) -> None:
         "undecodable": counts["undecodable"],
         "failed_rate": round(failed / files, 5),
         "faces_by_detector": detectors,
+        "models": detector_files(args.detector),
         "failures": failures,
         "executor_cores": slots,
         "tasks": tasks,

@@ -29,6 +29,7 @@ from workloads.common.job import JobContext, JobError, UsageError, run_job
 from workloads.faces.identity import class_means, identify, leave_one_out_distance
 from workloads.faces.report import confusion_png, open_set
 from workloads.faces.steps import add_io_options, io_uris
+from workloads.jobs.faces_embed import embeddings_model
 
 
 def parser() -> argparse.ArgumentParser:
@@ -95,6 +96,7 @@ def classify(job: JobContext) -> None:
     spark, args, timer = job.spark, job.args, job.timer
     src, out = io_uris(args)
     emb = read_parquet(spark, f"{src}/embeddings", "--input", "faces-embed")
+    backend = embeddings_model(emb, args.input)
     faces = emb.where("embedding IS NOT NULL AND face = 0").select("path", "label", "embedding")
     counts = faces.groupBy("label").count()
     known = counts.where(F.col("count") >= args.min_images).select("label")
@@ -123,9 +125,13 @@ def classify(job: JobContext) -> None:
     clf = CalibratedClassifierCV(SVC(kernel="linear", C=args.c), method="temperature", cv=folds)
     clf.fit(x[train], labels[train])
     distance = (
-        args.unknown_distance if args.unknown_distance is not None else leave_one_out_distance(x[train], labels[train])
+        args.unknown_distance
+        if args.unknown_distance is not None
+        else leave_one_out_distance(x[train], labels[train], backend.metric)
     )
     saved = {
+        "model": backend.name,
+        "metric": backend.metric,
         "classifier": clf,
         "labels": [str(c) for c in clf.classes_],
         "dim": x.shape[1],
@@ -142,6 +148,8 @@ def classify(job: JobContext) -> None:
     report = {
         "input": src,
         "output": out,
+        "model": backend.name,
+        "metric": backend.metric,
         "classes": len(classes),
         "faces": len(rows),
         "train_faces": int(train.sum()),

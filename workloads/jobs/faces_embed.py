@@ -1,10 +1,11 @@
 """Face embeddings: one vector per aligned face, with the model loaded once per executor core.
 
     spark-submit workloads/jobs/faces_embed.py [--input faces/aligned] [--output faces/embeddings]
-        [--model dlib_resnet|facenet] [--weights PATH_OR_URL --weights-sha256 HEX] [--jitters N]
+        [--model sface|dlib_resnet|facenet] [--weights PATH_OR_URL --weights-sha256 HEX] [--jitters N] [--flip]
 
-Reads ``faces/`` of a ``faces-align`` output and writes ``embeddings/`` (parquet: path, label, face,
-embedding, error; images without a face keep their error and have no embedding) and
+Reads ``faces/`` of a ``faces-align`` output (its crops must be the kind the model reads: ``template`` for
+sface, ``square`` for dlib_resnet and facenet) and writes ``embeddings/`` (parquet: path, label, face,
+embedding, model, error; images without a face keep their error and have no embedding) and
 ``summary.json``. Prints the summary as one JSON line.
 """
 
@@ -13,20 +14,21 @@ import json
 import sys
 from pathlib import Path
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from workloads.common.io import read_parquet, spread_files, staged_outputs, task_slots
 from workloads.common.job import JobContext, JobError, run_job
 from workloads.common.timing import rate
-from workloads.faces.embed import DEFAULT_EMBEDDER, EMBEDDERS, ModelRef, get_embedder
+from workloads.faces.embed import DEFAULT_EMBEDDER, EMBEDDERS, Embedder, ModelRef, get_embedder
 from workloads.faces.pipeline import EMBED_PROFILED, EMBED_SCHEMA, embed_partitions
 from workloads.faces.steps import add_io_options, io_uris
 
 
-def add_model_options(p: argparse.ArgumentParser) -> None:
-    """--model, --weights, --weights-sha256 and --jitters (shared with the streaming job)."""
-    p.add_argument("--model", default=DEFAULT_EMBEDDER, choices=sorted(EMBEDDERS), help="embedder")
+def add_model_options(p: argparse.ArgumentParser, default: str | None = DEFAULT_EMBEDDER) -> None:
+    """--model, --weights, --weights-sha256, --jitters and --flip (shared with the streaming job)."""
+    help_default = f"default {default}" if default else "default: the one the classifier was trained on"
+    p.add_argument("--model", default=default, choices=sorted(EMBEDDERS), help=f"embedder ({help_default})")
     p.add_argument(
         "--weights",
         help="weights of the model: a path, or an http(s) URL fetched once and cached "
@@ -40,6 +42,7 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
         help="dlib_resnet: average each face over N randomly jittered copies (N times slower, "
         "steadier embeddings; 0 = one pass)",
     )
+    p.add_argument("--flip", action="store_true", help="average each face's embedding with its mirror image's")
 
 
 def model_ref(spark: SparkSession, args: argparse.Namespace) -> ModelRef:
@@ -55,7 +58,41 @@ def model_ref(spark: SparkSession, args: argparse.Namespace) -> ModelRef:
         raise JobError(str(exc).splitlines()[0]) from None
     if local is not None:
         spark.sparkContext.addFile(local)
-    return ModelRef(args.model, Path(local).name if local else None, args.jitters)
+    return ModelRef(args.model, Path(local).name if local else None, args.jitters, args.flip)
+
+
+def model_files(name: str) -> dict:
+    """The model files' sha256 and the OpenCV version, for the OpenCV Zoo models (empty for the others)."""
+    if name != "sface":
+        return {}
+    from workloads.faces.opencv_zoo import describe
+
+    return describe()
+
+
+def embeddings_model(emb: DataFrame, given: str) -> Embedder:
+    """The embedder that made the ``faces-embed`` output ``emb`` (read from ``--input given``)."""
+    if "model" not in emb.columns:
+        raise JobError(f"--input {given}: made by an older faces-embed (no model column); run faces-embed again")
+    names = {r[0] for r in emb.where("embedding IS NOT NULL").select("model").distinct().collect()}
+    if len(names) != 1 or next(iter(names)) not in EMBEDDERS:
+        raise JobError(f"--input {given}: embeddings of models {sorted(map(str, names))}; embed with one --model")
+    return get_embedder(next(iter(names)))
+
+
+def check_crops(faces: DataFrame, model: str, given: str) -> None:
+    """A ``JobError`` unless every crop in ``faces`` is the kind ``model`` reads (``faces-align --crop``)."""
+    want = get_embedder(model).crop
+    kinds = (
+        {r[0] for r in faces.where("crop IS NOT NULL").select("crop_kind").distinct().collect()}
+        if "crop_kind" in faces.columns
+        else {"square"}  # made before faces-align had --crop
+    )
+    if kinds - {want}:
+        raise JobError(
+            f"--input {given} holds {', '.join(sorted(map(str, kinds)))} crops but --model {model} reads {want} "
+            f"crops: run `clusterctl submit faces-align --crop {want}` first, or pick another --model"
+        )
 
 
 def parser() -> argparse.ArgumentParser:
@@ -75,6 +112,7 @@ def embed(job: JobContext) -> None:
     ref = model_ref(spark, args)
     src, out = io_uris(args)
     faces = read_parquet(spark, f"{src}/faces", "--input", "faces-align")
+    check_crops(faces, args.model, args.input)
     slots = task_slots(spark)
     rows = faces.count()
     timer.end("list_s")
@@ -103,10 +141,13 @@ def embed(job: JobContext) -> None:
         "model": {
             "name": backend.name,
             "dim": backend.dim,
+            "metric": backend.metric,
             "threshold": backend.threshold,
             "weights": args.weights,
             "jitters": args.jitters,
-        },
+            "flip": args.flip,
+        }
+        | model_files(backend.name),
         "images": counts["images"],
         "embedded_faces": counts["embedded"],
         "images_without_embedding": counts["images"] - counts["with_face"],

@@ -42,7 +42,7 @@ def parser() -> argparse.ArgumentParser:
         "--output", default=DEFAULTS["stream"], help="results/ and checkpoint/ go here (default %(default)s)"
     )
     p.add_argument("--checkpoint", help="checkpoint location (default: OUTPUT/checkpoint)")
-    add_model_options(p)
+    add_model_options(p, default=None)
     p.add_argument("--detector", default="auto", choices=DETECTORS, help="face detector (see faces-align)")
     p.add_argument("--size", type=int, default=160, help="crop side, as in faces-align")
     p.add_argument("--margin", type=int, default=32, help="crop margin, as in faces-align")
@@ -99,11 +99,12 @@ def stream(job: JobContext) -> None:
             f"--classifier {args.classifier}: model.joblib lacks {sorted(missing)} "
             "(made by an older faces-classify); run `clusterctl submit faces-classify` again"
         )
-    dim = get_embedder(args.model).dim
-    if saved["dim"] != dim:
+    trained_on = saved.get("model", "dlib_resnet")  # older classifiers did not say: dlib was the default
+    args.model = args.model or trained_on
+    if args.model != trained_on:
         raise JobError(
-            f"--classifier {args.classifier} was trained on {saved['dim']}-d "
-            f"embeddings but --model {args.model} makes {dim}-d ones; use the model it was trained with"
+            f"--classifier {args.classifier} was trained on {trained_on} embeddings but --model is {args.model}; "
+            f"leave --model out (or pass --model {trained_on})"
         )
     ref = model_ref(spark, args)
     jvm = spark.sparkContext._jvm
@@ -113,6 +114,7 @@ def stream(job: JobContext) -> None:
     opts = {
         "detector": args.detector,
         "keep": "central",
+        "crop": get_embedder(args.model).crop,  # the crop the model reads, as faces-align made it
         "size": args.size,
         "margin": args.margin,
         "rotate": False,

@@ -5,8 +5,9 @@
 --pairs is LFW's ``pairs.txt`` (or ``pairsDevTest.txt``). Image ``name i`` is the embedding of
 ``.../name/name_000i.<ext>`` (the photo's main face). A pair with an image that has no embedding
 counts as "different people" (distance +inf), so failures cost accuracy instead of being dropped;
-their number is reported. Writes ``report.json``, ``roc.png`` and ``distances/`` (parquet) under
---output and prints the report without the per-fold lists as one JSON line.
+their number is reported. Distances are in the embedder's metric (cosine for sface). Writes
+``report.json``, ``roc.png`` and ``distances/`` (parquet) under --output and prints the report without
+the per-fold lists as one JSON line.
 """
 
 import argparse
@@ -18,8 +19,10 @@ from pyspark.sql import functions as F
 
 from workloads.common.io import read_parquet, staged_outputs, to_hadoop_uri
 from workloads.common.job import JobContext, JobError, run_job
+from workloads.faces.metric import distance
 from workloads.faces.report import k_fold_accuracy, parse_pairs, roc_png
 from workloads.faces.steps import add_io_options, io_uris
+from workloads.jobs.faces_embed import embeddings_model
 
 
 def parser() -> argparse.ArgumentParser:
@@ -39,6 +42,7 @@ def verify(job: JobContext) -> None:
     except Exception as exc:  # missing file (AnalysisException) or a malformed one (ValueError)
         raise JobError(f"--pairs {args.pairs}: {str(exc).splitlines()[0]}") from None
     emb = read_parquet(spark, f"{src}/embeddings", "--input", "faces-embed")
+    backend = embeddings_model(emb, args.input)
     keys = sorted({p.a for p in pairs} | {p.b for p in pairs})
     wanted = spark.createDataFrame([(k,) for k in keys], "key string")
     key = F.concat_ws("/", "label", F.regexp_extract(F.element_at(F.split("path", "/"), -1), r"^(.*)\.[^.]+$", 1))
@@ -53,13 +57,18 @@ def verify(job: JobContext) -> None:
     timer.end("collect_s")
 
     distances = np.array(
-        [np.linalg.norm(vectors[p.a] - vectors[p.b]) if p.a in vectors and p.b in vectors else np.inf for p in pairs]
+        [
+            float(distance(vectors[p.a], vectors[p.b], backend.metric)) if p.a in vectors and p.b in vectors else np.inf
+            for p in pairs
+        ]
     )
     same = np.array([p.same for p in pairs])
     folds = np.array([p.fold for p in pairs])
     missing = [k for k in keys if k not in vectors]
     report = {
         "input": src,
+        "model": backend.name,
+        "metric": backend.metric,
         "pairs_file": args.pairs,
         "pairs": len(pairs),
         "images": len(keys),
