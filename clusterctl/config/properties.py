@@ -197,6 +197,12 @@ def build_properties(spec: ClusterSpec, sizing: Sizing, layout: NodeLayout) -> d
     spark.computed("spark.driver.cores", sizing.driver_cores.value, sizing.driver_cores.rule)
     spark.computed("spark.default.parallelism", sizing.default_parallelism.value, sizing.default_parallelism.rule)
     spark.computed("spark.sql.shuffle.partitions", sizing.shuffle_partitions.value, sizing.shuffle_partitions.rule)
+    spark.computed(
+        "spark.sql.sources.parallelPartitionDiscovery.parallelism",
+        sizing.default_parallelism.value,
+        f"same as spark.default.parallelism: Spark's 10,000 default lists an image set one task per folder "
+        f"(LFW, 5,749 folders: 45 s on 2 cores, 4.4 s with 4 tasks); {sizing.default_parallelism.rule}",
+    )
     spark.fixed("spark.dynamicAllocation.enabled", False, "executors are sized to fill the cluster")
     spark.fixed("spark.sql.execution.arrow.pyspark.enabled", True, "Arrow between JVM and Python workers")
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):

@@ -154,7 +154,7 @@ def _mtcnn(rgb: np.ndarray, min_score: float) -> list[Face]:
 
 def detect(rgb: np.ndarray, detector: str = "auto", min_score: float = 0.9) -> list[Face]:
     """Faces in an RGB image, largest first. ``min_score`` applies to MTCNN's confidence (YuNet keeps
-    scores >= 0.9, its own default)."""
+    scores >= ``opencv_zoo.YUNET_MIN_SCORE``)."""
     if detector not in DETECTORS:
         raise ValueError(f"unknown detector {detector!r}; choose one of {', '.join(DETECTORS)}")
     faces: list[Face] = []

@@ -46,7 +46,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--detector", default="auto", choices=DETECTORS, help="face detector (see faces-align)")
     p.add_argument("--size", type=int, default=160, help="crop side, as in faces-align")
     p.add_argument("--margin", type=int, default=32, help="crop margin, as in faces-align")
-    p.add_argument("--trigger-seconds", type=float, default=0.5, help="how often the directory is listed")
+    p.add_argument(
+        "--trigger-seconds",
+        type=float,
+        default=0.25,
+        help="how often the directory is listed (default %(default)s; on S3 each listing is a LIST request)",
+    )
     p.add_argument("--max-files-per-trigger", type=int, default=64)
     p.add_argument("--glob", default=IMAGE_GLOB, help="file name filter")
     stop = p.add_mutually_exclusive_group()
