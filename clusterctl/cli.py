@@ -297,7 +297,7 @@ def plan(spec_path: Path, as_json: bool) -> None:
         for rtype, count in result.summary[action].items():
             table.add_row(action, rtype, str(count))
     out.print(table)
-    nodes = Table(title="node groups (on-demand $/h; spot is billed less)")
+    nodes = Table(title="node groups and addresses (on-demand $/h; spot is billed less)")
     for col in ("role", "type", "count", "$/h each"):
         nodes.add_column(col)
     for node in result.nodes:

@@ -246,7 +246,8 @@ def test_ec2_cluster_plan_apply_status_destroy_against_moto(moto_env, tmp_path):
     plan = json.loads(proc.stdout)
     assert plan["summary"]["add"]["aws_instance"] == 6 and plan["summary"]["destroy"] == {}
     assert plan["summary"]["warnings"] == [] and plan["ssh_cidrs"] == [SSH_FROM]
-    assert plan["hourly_usd"] == pytest.approx(0.224 + 5 * 0.448, rel=1e-6)
+    assert plan["hourly_usd"] == pytest.approx(0.224 + 5 * 0.448 + 6 * 0.005, rel=1e-6)  # + 6 public IPv4
+    assert plan["summary"]["add"]["aws_vpc_endpoint"] == 1  # S3 through a gateway endpoint
 
     proc = run_cli("up", "--json", "-f", str(spec_path), cwd=tmp_path, env=moto_env)
     assert proc.returncode == 0, proc.stderr
@@ -272,22 +273,35 @@ def test_ec2_cluster_plan_apply_status_destroy_against_moto(moto_env, tmp_path):
         assert inst["MetadataOptions"]["HttpTokens"] == "required"
         role = tags[aws.ROLE_TAG]
         assert inst["InstanceType"] == ("m5.xlarge" if role == "master" else "m5.2xlarge")
-        assert ("PublicIpAddress" in inst) == (role == "master"), "only the master gets a public address"
+        assert "PublicIpAddress" in inst, "every node reaches the package mirrors through the internet gateway"
         assert (inst.get("InstanceLifecycle") == "spot") == (role == "task")
         volumes = ec2.describe_volumes(VolumeIds=[m["Ebs"]["VolumeId"] for m in inst["BlockDeviceMappings"]])
         assert volumes["Volumes"] and all(v["Encrypted"] for v in volumes["Volumes"])
 
-    groups = {g["GroupId"] for i in instances for g in [*i["SecurityGroups"], *i["NetworkInterfaces"][0]["Groups"]]}
-    assert len(groups) == 1
-    group_id = groups.pop()
-    rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group_id]}])
-    ingress = [r for r in rules["SecurityGroupRules"] if not r["IsEgress"]]
+    def ingress_of(group_ids: set[str]) -> list[dict]:
+        rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": sorted(group_ids)}])
+        return [r for r in rules["SecurityGroupRules"] if not r["IsEgress"]]
+
+    by_role: dict[str, set[str]] = {}
+    for inst in instances:
+        role = {t["Key"]: t["Value"] for t in inst["Tags"]}[aws.ROLE_TAG]
+        attached = [*inst["SecurityGroups"], *inst["NetworkInterfaces"][0]["Groups"]]  # moto fills one or the other
+        by_role.setdefault(role, set()).update(g["GroupId"] for g in attached)
+    worker_groups = by_role["core"] | by_role["task"]
+    assert len(worker_groups) == 1 and worker_groups < by_role["master"] and len(by_role["master"]) == 2
+    (cluster_group,) = worker_groups
     world = {"0.0.0.0/0", "::/0"}
-    assert not [r for r in ingress if r.get("CidrIpv4") in world or r.get("CidrIpv6") in world]
-    ssh = [r for r in ingress if r.get("CidrIpv4")]
+    everything = ingress_of(by_role["master"])
+    assert not [r for r in everything if r.get("CidrIpv4") in world or r.get("CidrIpv6") in world]
+    # workers: only traffic from cluster members; SSH from SSH_FROM reaches the master alone
+    assert all(r.get("ReferencedGroupInfo", {}).get("GroupId") == cluster_group for r in ingress_of(worker_groups))
+    ssh = [r for r in everything if r.get("CidrIpv4")]
     assert [(r["FromPort"], r["ToPort"], r["CidrIpv4"]) for r in ssh] == [(22, 22, SSH_FROM)]
-    peers = [r for r in ingress if not r.get("CidrIpv4")]
-    assert peers and all(r["ReferencedGroupInfo"]["GroupId"] == group_id for r in peers)
+    assert ssh[0]["GroupId"] in by_role["master"] - worker_groups
+    endpoints = ec2.describe_vpc_endpoints()["VpcEndpoints"]
+    assert [e["ServiceName"] for e in endpoints if e["VpcId"] == instances[0]["VpcId"]] == [
+        f"com.amazonaws.{REGION}.s3"
+    ]
 
     s3 = _boto("s3", moto_env)
     bucket = next(b["Name"] for b in s3.list_buckets()["Buckets"] if b["Name"].startswith("clusterctl-itest"))

@@ -24,7 +24,7 @@ from clusterctl.providers.aws import emr_steps
 from clusterctl.providers.aws.pricing import node_costs
 from clusterctl.providers.aws.sweep import sweep
 from clusterctl.providers.aws.terraform import _first_error, summarize_plan
-from clusterctl.providers.base import ClusterStatus, Job
+from clusterctl.providers.base import ClusterStatus, Job, NodeCost
 from tests.conftest import aws_spec, run_cli
 
 REGION = "eu-west-3"
@@ -305,7 +305,8 @@ def test_cost_report(tmp_path):
     status = ClusterStatus("tc", "ec2", "running", started_at=started.isoformat())
     costs = node_costs(spec)
     report = cost_report(spec, costs, status, tmp_path, now=started + timedelta(hours=2))
-    hourly = 0.192 + 3 * 0.384  # us-east-1 on-demand m5.xlarge + 3 x m5.2xlarge
+    assert costs[-1] == NodeCost("network", "public IPv4 address", 4, 0.005)  # one per node
+    hourly = 0.192 + 3 * 0.384 + 4 * 0.005  # us-east-1 on-demand m5.xlarge + 3 x m5.2xlarge + 4 addresses
     assert report["usd_per_hour"] == pytest.approx(hourly)
     assert report["hours_running"] == 2.0 and report["usd_so_far"] == pytest.approx(round(2 * hourly, 2))
     cores = 3 * 8  # executors fill every core of the core nodes

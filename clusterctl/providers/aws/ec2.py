@@ -25,8 +25,11 @@ class Ec2Provider(TerraformedProvider):
     PYTHON = Ruled(NODE_PYTHON, "the nodes' workload virtualenv")
 
     def cluster_inputs(self, properties: Properties) -> dict[str, Any]:
-        """The security group, and the AMI when the spec pins one."""
-        inputs: dict[str, Any] = {"security_group_ids": ["${module.network.security_group_id}"]}
+        """The security groups (SSH on the master only), and the AMI when the spec pins one."""
+        inputs: dict[str, Any] = {
+            "security_group_ids": ["${module.network.security_group_id}"],
+            "master_security_group_ids": ["${module.network.ssh_security_group_id}"],
+        }
         if self.spec.ami_id:
             inputs["ami_id"] = self.spec.ami_id
         return inputs

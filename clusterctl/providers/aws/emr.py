@@ -31,6 +31,7 @@ class EmrProvider(TerraformedProvider):
         return {
             "release_label": self.spec.versions.emr_release,
             "additional_security_group_ids": ["${module.network.security_group_id}"],
+            "additional_master_security_group_ids": ["${module.network.ssh_security_group_id}"],
             "configurations_json": json.dumps(emr_configurations(properties), sort_keys=True),
             "bootstrap_script": bootstrap_script(self.spec),
             "idle_timeout_seconds": max(60, self.spec.idle_timeout_minutes * 60),

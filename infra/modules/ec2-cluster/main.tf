@@ -82,13 +82,16 @@ locals {
 resource "aws_instance" "node" {
   for_each = local.nodes
 
-  ami                         = local.ami_id
-  instance_type               = each.value.instance_type
-  subnet_id                   = var.subnet_id
-  vpc_security_group_ids      = var.security_group_ids
-  key_name                    = aws_key_pair.this.key_name
-  iam_instance_profile        = module.node_iam.instance_profile_name
-  associate_public_ip_address = each.value.role == "master" # the only SSH entry point
+  ami                    = local.ami_id
+  instance_type          = each.value.instance_type
+  subnet_id              = var.subnet_id
+  vpc_security_group_ids = each.value.role == "master" ? concat(var.security_group_ids, var.master_security_group_ids) : var.security_group_ids
+  key_name               = aws_key_pair.this.key_name
+  iam_instance_profile   = module.node_iam.instance_profile_name
+  # Every node reaches the package mirrors through the internet gateway (S3 through the gateway
+  # endpoint); nothing reaches a worker from outside: only the master's SSH group admits traffic from
+  # beyond the cluster. Public IPv4 at $0.005/h each is cheaper than a NAT gateway ($0.045/h + $0.045/GB).
+  associate_public_ip_address = true
   monitoring                  = true
   ebs_optimized               = true
 

@@ -24,6 +24,12 @@ variable "security_group_ids" {
   }
 }
 
+variable "master_security_group_ids" {
+  description = "Security groups attached to the master only (the network module's SSH group)."
+  type        = list(string)
+  default     = []
+}
+
 variable "ami_id" {
   description = "AMI for all nodes; null uses the latest official Debian 12 amd64 image."
   type        = string

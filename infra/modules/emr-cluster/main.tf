@@ -18,7 +18,9 @@ locals {
     "clusterctl:ttl"     = var.ttl
   })
 
-  additional_sgs = length(var.additional_security_group_ids) > 0 ? join(",", var.additional_security_group_ids) : null
+  additional_sgs        = length(var.additional_security_group_ids) > 0 ? join(",", var.additional_security_group_ids) : null
+  master_sgs            = concat(var.additional_security_group_ids, var.additional_master_security_group_ids)
+  additional_master_sgs = length(local.master_sgs) > 0 ? join(",", local.master_sgs) : null
 
   # EMR takes the Spot maximum price as a string; "OnDemandPrice" caps it at the On-Demand price.
   spot_bid_price = "OnDemandPrice"
@@ -249,7 +251,7 @@ resource "aws_emr_cluster" "this" {
     instance_profile                  = module.node_iam.instance_profile_arn
     emr_managed_master_security_group = aws_security_group.master.id
     emr_managed_slave_security_group  = aws_security_group.slave.id
-    additional_master_security_groups = local.additional_sgs
+    additional_master_security_groups = local.additional_master_sgs
     additional_slave_security_groups  = local.additional_sgs
   }
 

@@ -30,6 +30,12 @@ variable "additional_security_group_ids" {
   default     = []
 }
 
+variable "additional_master_security_group_ids" {
+  description = "Extra security groups for the master only (the network module's SSH group; same tag requirement)."
+  type        = list(string)
+  default     = []
+}
+
 variable "ssh_public_key" {
   description = "OpenSSH public key for the hadoop user of every node."
   type        = string
