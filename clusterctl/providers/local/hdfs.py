@@ -32,6 +32,7 @@ from typing import Any
 from clusterctl.data.sets import data_home
 from clusterctl.errors import ClusterctlError
 from clusterctl.providers.local.processes import (
+    busy_ports,
     find_processes,
     free_port,
     is_alive,
@@ -568,13 +569,8 @@ class LocalHdfs:
             stop_group(pid)
             stopped.append(f"hdfs leftover (pid {pid})")
         leftovers = [pid for pid in find_processes(self.marker) if is_alive(pid)]
-        busy: list[str] = []
-        for port in self.ports().values() if stopped else ():  # what the stopped daemons listened on
-            deadline = time.monotonic() + 5.0
-            while port_in_use(port) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            if port_in_use(port):
-                busy.append(f"{port} (pid {listener_pid(port) or '?'})")
+        listened = list(self.ports().values()) if stopped else []  # what the stopped daemons listened on
+        busy = [f"{port} (pid {listener_pid(port) or '?'})" for port in busy_ports(listened)]
         if leftovers or busy:
             raise ClusterctlError(
                 f"HDFS teardown incomplete: processes {leftovers} still running, ports {busy} still in use; "
