@@ -5,8 +5,8 @@ import json
 import re
 import signal
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -315,8 +315,17 @@ def plan(spec_path: Path, as_json: bool) -> None:
 @cli.command()
 @SPEC_OPTION
 @JSON_OPTION
-def up(spec_path: Path, as_json: bool) -> None:
-    """Render, start the cluster and wait until every worker registered (no-op if already up).
+@click.option(
+    "--no-bootstrap",
+    is_flag=True,
+    help="ec2/ssh: create the machines only; a later `up` installs them (Hadoop, YARN/Spark, the venv).",
+)
+def up(spec_path: Path, as_json: bool, no_bootstrap: bool) -> None:
+    """Render, start the cluster and wait until it works (no-op if already up).
+
+    On ec2 and ssh the nodes are installed over SSH (ansible/site.yml) and `up` finishes only when
+    every DataNode is live, every NodeManager (or Spark worker) registered and a smoke job ran.
+    Running it again re-applies the rendered files and restarts only what changed.
 
     \b
     Example:
@@ -326,7 +335,7 @@ def up(spec_path: Path, as_json: bool) -> None:
 
     opened, _ = for_change(spec_path)
     with _progress() as report:
-        status = opened.provider.up(report)
+        status = opened.provider.up(report, bootstrap=not no_bootstrap)
     _print_status(status, as_json)
 
 
@@ -421,6 +430,178 @@ def logs(spec_path: Path, as_json: bool, run_id: str | None, lines: int) -> None
         out.rule(f"{f.label}: {f.path}")
         text = f.path.read_text(errors="replace").splitlines() if f.path.exists() else ["(missing)"]
         out.print("\n".join(text[-lines:]), highlight=False, markup=False)
+
+
+NODE_OPTIONS = (
+    click.option("--node", "names", multiple=True, help="A node by name: master, core-1, task-2 (repeatable)."),
+    click.option("--workers", "workers", is_flag=True, help="Every core and task node."),
+    click.option("--all", "every", is_flag=True, help="Every node, the master first."),
+)
+
+
+def _node_options(command: Any) -> Any:
+    for option in reversed(NODE_OPTIONS):
+        command = option(command)
+    return command
+
+
+def _hosts(spec_path: Path):
+    from clusterctl.clusters import as_rendered
+
+    opened = as_rendered(spec_path)
+    _note(opened.note)
+    return opened, opened.provider.hosts()
+
+
+@cli.command("ssh")
+@SPEC_OPTION
+@click.argument("node", default="master")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+def ssh_cmd(spec_path: Path, node: str, command: tuple[str, ...]) -> None:
+    """Log in to a node (default: the master) with OpenSSH, or run COMMAND there.
+
+    Uses the cluster's own known_hosts and key; workers are reached through the master.
+
+    \b
+    Example:
+      clusterctl ssh
+      clusterctl ssh core-1 -- df -h /mnt/clusterctl
+    """
+    import os
+
+    from clusterctl.remote.hosts import ssh_argv
+
+    _, hosts = _hosts(spec_path)
+    (target,) = hosts.select([node])
+    argv = ssh_argv(hosts, target, list(command) or None)
+    sys.stdout.flush()
+    os.execvp(argv[0], argv)
+
+
+def _prefixed(prefix: str, to_err: bool) -> Callable[[str], None]:
+    """Echo a node's output lines, each with the node's name when several nodes answer."""
+    return lambda text: click.echo(f"{prefix}{text}", err=to_err)
+
+
+@cli.command("exec")
+@SPEC_OPTION
+@JSON_OPTION
+@_node_options
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def exec_cmd(
+    spec_path: Path, as_json: bool, names: tuple[str, ...], workers: bool, every: bool, command: tuple[str, ...]
+) -> None:
+    """Run a shell command on nodes (default: the master); exit status is the worst node's.
+
+    \b
+    Example:
+      clusterctl exec --all -- uptime
+      clusterctl exec --workers --json -- 'jps | wc -l'
+    """
+    from clusterctl.remote.connection import Remote
+
+    _, hosts = _hosts(spec_path)
+    nodes = hosts.select(list(names), workers=workers, every=every)
+    line = " ".join(command)
+    results = []
+    with Remote(hosts) as remote:
+        for node in nodes:
+            if as_json:
+                outcome = remote.run(node, line)
+            else:
+                prefix = f"[{node.name}] " if len(nodes) > 1 else ""
+                outcome = remote.run(node, line, on_stdout=_prefixed(prefix, False), on_stderr=_prefixed(prefix, True))
+            results.append(outcome)
+    if as_json:
+        _emit_json([asdict(r) for r in results])
+    worst = max(r.exit_code for r in results)
+    if worst:
+        failed = ", ".join(f"{r.node} ({r.exit_code})" for r in results if r.exit_code)
+        err.print(f"[red]failed on[/red] {failed}", highlight=False)
+        sys.exit(worst)
+
+
+@cli.command("put")
+@SPEC_OPTION
+@_node_options
+@click.argument("local", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.argument("remote_path")
+def put_cmd(spec_path: Path, names: tuple[str, ...], workers: bool, every: bool, local: Path, remote_path: str) -> None:
+    """Copy a local file to nodes (default: the master); REMOTE_PATH is relative to the login home.
+
+    \b
+    Example:
+      clusterctl put --all model.onnx models/model.onnx
+    """
+    from clusterctl.remote.connection import Remote
+
+    _, hosts = _hosts(spec_path)
+    with Remote(hosts) as remote:
+        for node in hosts.select(list(names), workers=workers, every=every):
+            remote.put(node, local, remote_path)
+            err.print(f"{local} -> {node.name}:{remote_path}", highlight=False)
+
+
+@cli.command("get")
+@SPEC_OPTION
+@click.option("--node", "name", default="master", show_default=True, help="The node to copy from.")
+@click.argument("remote_path")
+@click.argument("local", type=click.Path(path_type=Path), default=Path("."))
+def get_cmd(spec_path: Path, name: str, remote_path: str, local: Path) -> None:
+    """Copy a file from a node (default: the master) to LOCAL (a folder keeps its name).
+
+    \b
+    Example:
+      clusterctl get /var/log/clusterctl/namenode.log .
+      clusterctl get --node core-1 /var/log/clusterctl/datanode.log core-1-datanode.log
+    """
+    from clusterctl.remote.connection import Remote
+
+    _, hosts = _hosts(spec_path)
+    (node,) = hosts.select([name])
+    with Remote(hosts) as remote:
+        dest = remote.get(node, remote_path, local)
+    err.print(f"{node.name}:{remote_path} -> {dest}", highlight=False)
+
+
+@cli.command()
+@SPEC_OPTION
+@JSON_OPTION
+def ui(spec_path: Path, as_json: bool) -> None:
+    """Forward the master's web UIs (YARN 8088, Spark history 18080, HDFS 9870; standalone: Spark 8080)
+    to 127.0.0.1 through SSH and print their URLs; Ctrl-C closes them. Nothing is opened to the internet.
+
+    A UI keeps its own port when it is free here, else gets another.
+
+    \b
+    Example:
+      clusterctl ui      # then open http://127.0.0.1:8088
+    """
+    import socket
+    import threading
+    from contextlib import ExitStack
+
+    from clusterctl.remote.connection import Remote
+
+    opened, hosts = _hosts(spec_path)
+    uis = opened.provider.web_uis()
+    urls: dict[str, str] = {}
+    with Remote(hosts) as remote, ExitStack() as stack:
+        for name, port in uis.items():
+            with socket.socket() as probe:
+                free = probe.connect_ex(("127.0.0.1", port)) != 0
+            # the daemons listen on the master's own name (e.g. the ResourceManager on master:8088)
+            local = stack.enter_context(remote.forward(hosts.master, port, port if free else 0, "master"))
+            urls[name] = f"http://127.0.0.1:{local}"
+        if as_json:
+            click.echo(json.dumps(urls, sort_keys=True), nl=True)
+            sys.stdout.flush()
+        else:
+            for name, url in urls.items():
+                out.print(f"{name:<15} {url}", highlight=False)
+            err.print("forwarding through SSH; Ctrl-C to stop", highlight=False)
+        with suppress(KeyboardInterrupt):
+            threading.Event().wait()
 
 
 @cli.command()

@@ -1,4 +1,4 @@
-"""Where the files that ship beside the package live (templates/, infra/, workloads/).
+"""Where the files that ship beside the package live (templates/, infra/, ansible/, workloads/).
 
 In a source checkout or an editable install they sit next to the package; a wheel install puts
 the templates under ``<prefix>/share/clusterctl``.
@@ -26,6 +26,14 @@ def infra_dir() -> Path:
         if (candidate / "modules").is_dir():
             return candidate
     raise ClusterctlError("infra/ not found next to the clusterctl package; reinstall clusterctl")
+
+
+def ansible_dir() -> Path:
+    """Return the directory holding the bootstrap playbook (``ansible/site.yml`` and its roles)."""
+    for candidate in (_REPO_ROOT / "ansible", Path(sys.prefix) / "share" / "clusterctl" / "ansible"):
+        if (candidate / "site.yml").is_file():
+            return candidate
+    raise ClusterctlError("ansible/ not found next to the clusterctl package; reinstall clusterctl")
 
 
 def workloads_dir() -> Path:

@@ -1,5 +1,6 @@
 """Instance types and release versions that a spec may name (data in ``catalog/*.yaml``)."""
 
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -77,6 +78,19 @@ class Catalog:
     spark_versions: tuple[str, ...]
     python_versions: tuple[str, ...]
     emr_releases: dict[str, dict[str, str]]
+    hadoop_sha512: dict[str, str]  # version -> Apache's published SHA-512 of hadoop-<v>.tar.gz
+
+
+def _hadoop_pins() -> dict[str, str]:
+    """The Hadoop releases whose checksum clusterctl pins: the ``hadoop`` entry of ``data/datasets.yaml``
+    (one place for the value that ``data fetch hadoop`` checks and the node bootstrap verifies)."""
+    entry = yaml.safe_load((_DIR.parent.parent / "data" / "datasets.yaml").read_text())["hadoop"]
+    pins = {}
+    for item in entry["files"]:
+        match = re.search(r"/hadoop-(\d+\.\d+\.\d+)\.tar\.gz$", item["url"])
+        if match:
+            pins[match.group(1)] = item["sha512"]
+    return pins
 
 
 @cache
@@ -103,4 +117,5 @@ def load_catalog() -> Catalog:
         spark_versions=tuple(str(v) for v in vers["spark"]),
         python_versions=tuple(str(v) for v in vers["python"]),
         emr_releases={str(k): {a: str(b) for a, b in v.items()} for k, v in vers["emr"].items()},
+        hadoop_sha512=_hadoop_pins(),
     )

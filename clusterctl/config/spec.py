@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from clusterctl.config.catalog import AWS_REGIONS, load_catalog
 from clusterctl.errors import SpecError
 
-Provider = Literal["local", "ec2", "emr"]
+Provider = Literal["local", "ec2", "emr", "ssh"]
+NODE_PROVIDERS = ("ec2", "ssh")  # providers whose nodes clusterctl bootstraps itself over SSH (ansible/)
 LOCAL_TYPE = "local"
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")
@@ -69,7 +70,7 @@ class NodeGroups(_Strict):
 class Versions(_Strict):
     """Software versions; ``spark: null`` on provider local means the installed pyspark."""
 
-    hadoop: str = "3.4.1"
+    hadoop: str = "3.3.6"
     spark: str | None = None
     python: str = "3.11"
     emr_release: str | None = None
@@ -197,6 +198,70 @@ class LocalSettings(_Strict):
         return self
 
 
+class SparkSettings(_Strict):
+    """How Spark gets its executors: ``yarn`` (HDFS + YARN, the default on nodes) or ``standalone``
+    (a Spark master and one worker per core/task node, Flintrock's way). The local provider always
+    runs standalone and EMR always YARN."""
+
+    manager: Literal["yarn", "standalone"] | None = None
+
+
+class SshSettings(_Strict):
+    """Provider ssh: machines that already exist (on-premises, another cloud, test namespaces).
+
+    ``master``/``core``/``task`` are the addresses clusterctl connects to; with ``jump: true`` the
+    workers are reached through the master, as on EC2. ``private_ips`` maps an address to the one the
+    nodes use among themselves when it differs.
+    """
+
+    master: str
+    core: list[str]
+    task: list[str] = Field(default_factory=list)
+    private_ips: dict[str, str] = Field(default_factory=dict)
+    user: str = "admin"
+    identity_file: str = "~/.ssh/id_ed25519"
+    port: Annotated[int, Field(ge=1, le=65535)] = 22
+    jump: bool = False
+
+    @model_validator(mode="after")
+    def _addresses(self) -> "SshSettings":
+        every = [self.master, *self.core, *self.task]
+        for value in every + list(self.private_ips.values()):
+            try:
+                ipaddress.ip_address(value)
+            except ValueError:
+                if not re.match(r"^[A-Za-z0-9][A-Za-z0-9.-]*$", value):
+                    raise ValueError(f"{value!r} is neither an IP address nor a host name") from None
+        if len(set(every)) < len(every):
+            raise ValueError("master, core and task: every node needs its own address")
+        unknown = sorted(set(self.private_ips) - set(every))
+        if unknown:
+            raise ValueError(f"private_ips: {', '.join(unknown)} is not one of the nodes' addresses")
+        return self
+
+
+class BootstrapSettings(_Strict):
+    """Providers ec2 and ssh: how ``up`` installs the nodes (ansible/site.yml).
+
+    ``hadoop_mirror`` is the base URL of Apache's release tree (``hadoop-<v>/hadoop-<v>.tar.gz``
+    below it), e.g. a mirror inside your network; ``hadoop_sha512`` is needed only for a version
+    clusterctl has no published checksum pinned for. ``ansible_vars`` sets any variable of
+    ``ansible/group_vars/all.yml`` (images without apt, another service manager...).
+    """
+
+    hadoop_mirror: str = "https://archive.apache.org/dist/hadoop/common"
+    hadoop_sha512: Annotated[str, Field(pattern=r"^[0-9a-f]{128}$")] | None = None
+    pip_args: list[str] = Field(default_factory=list)
+    ansible_vars: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("hadoop_mirror")
+    @classmethod
+    def _mirror(cls, value: str) -> str:
+        if not re.match(r"^(https?|file)://", value):
+            raise ValueError(f"{value!r} is not a URL; write e.g. https://archive.apache.org/dist/hadoop/common")
+        return value.rstrip("/")
+
+
 class Tuning(_Strict):
     """JVM tuning. ``fast_jvm_start`` runs daemons and drivers with the C1 JIT only;
     ``python_bound_executors`` does the same (plus serial GC) for executors, whose Python workers
@@ -223,6 +288,9 @@ class ClusterSpec(_Strict):
     overrides: Overrides = Field(default_factory=Overrides)
     local: LocalSettings = Field(default_factory=LocalSettings)
     tuning: Tuning = Field(default_factory=Tuning)
+    spark: SparkSettings = Field(default_factory=SparkSettings)
+    ssh: SshSettings | None = None
+    bootstrap: BootstrapSettings = Field(default_factory=BootstrapSettings)
 
     @field_validator("name")
     @classmethod
@@ -258,7 +326,13 @@ class ClusterSpec(_Strict):
         local = self.provider == "local"
         for role, group in self.node_groups.items():
             where = f"node_groups.{role}"
-            if local:
+            if self.provider == "ssh":
+                # existing machines: a catalog type, or local with the machines' cores and memory
+                if group.instance_type == LOCAL_TYPE and (group.cores is None or group.memory_gib is None):
+                    raise ValueError(f"{where}: instance_type local needs cores and memory_gib (each node's)")
+                if group.market == "spot":
+                    raise ValueError(f"{where}.market: spot needs provider ec2 or emr")
+            elif local:
                 if group.instance_type != LOCAL_TYPE:
                     raise ValueError(f"{where}.instance_type: provider local takes 'local' with cores and memory_gib")
                 if group.cores is None or group.memory_gib is None:
@@ -291,7 +365,43 @@ class ClusterSpec(_Strict):
             raise ValueError("ami_id: only provider ec2 takes an AMI; remove it")
         if not local and "local" in self.model_fields_set:
             raise ValueError("local: port settings apply to provider local only; remove the local section")
+        self._node_rules()
         return self
+
+    def _node_rules(self) -> None:
+        fixed = {"local": "standalone", "emr": "yarn"}.get(self.provider)
+        if fixed and self.spark.manager not in (None, fixed):
+            raise ValueError(f"spark.manager: provider {self.provider} runs Spark {fixed}; remove it")
+        if self.provider == "ssh":
+            if self.ssh is None:
+                raise ValueError("ssh: provider ssh needs the nodes' addresses (ssh.master, ssh.core)")
+            for role, addresses in (("core", self.ssh.core), ("task", self.ssh.task)):
+                group = getattr(self.node_groups, role)
+                want = group.count if group else 0
+                if len(addresses) != want:
+                    raise ValueError(f"ssh.{role}: {len(addresses)} addresses for node_groups.{role} of {want} nodes")
+        elif self.ssh is not None:
+            raise ValueError("ssh: only provider ssh takes node addresses; remove the ssh section")
+        # compared with the defaults, not model_fields_set: the workdir's copy of a spec lists every field
+        if self.provider not in NODE_PROVIDERS and self.bootstrap != BootstrapSettings():
+            raise ValueError(f"bootstrap: provider {self.provider} sets up its nodes itself; remove the section")
+        if (
+            self.provider in NODE_PROVIDERS
+            and self.bootstrap.hadoop_sha512 is None
+            and self.versions.hadoop not in load_catalog().hadoop_sha512
+        ):
+            pinned = ", ".join(load_catalog().hadoop_sha512)
+            raise ValueError(
+                f"versions.hadoop: clusterctl has no published SHA-512 pinned for Hadoop {self.versions.hadoop}; "
+                f"use {pinned} or set bootstrap.hadoop_sha512 to Apache's hadoop-{self.versions.hadoop}.tar.gz.sha512"
+            )
+
+    @property
+    def spark_manager(self) -> str:
+        """``yarn`` or ``standalone``: the spec's choice, else the provider's way."""
+        if self.spark.manager:
+            return self.spark.manager
+        return "standalone" if self.provider == "local" else "yarn"
 
     @property
     def bucket_prefix(self) -> str:

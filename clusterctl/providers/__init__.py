@@ -11,6 +11,7 @@ PROVIDERS: dict[str, str] = {
     "local": "clusterctl.providers.local.provider:LocalProvider",
     "ec2": "clusterctl.providers.aws.ec2:Ec2Provider",
     "emr": "clusterctl.providers.aws.emr:EmrProvider",
+    "ssh": "clusterctl.providers.ssh.provider:SshProvider",
 }
 
 

@@ -9,6 +9,7 @@ from typing import Any, ClassVar, Protocol
 from clusterctl.config.properties import NodeLayout, Setting
 from clusterctl.config.spec import ClusterSpec
 from clusterctl.progress import LineSink, Reporter
+from clusterctl.remote.hosts import Hosts
 from clusterctl.workdir import Workdir
 
 Properties = dict[str, dict[str, Setting]]  # {file name: {key: Setting}}, from config.properties
@@ -165,8 +166,10 @@ class Provider(Protocol):
     def plan(self, report: Reporter) -> PlanResult:
         """Show what ``up`` would create and its hourly cost, changing nothing."""
 
-    def up(self, report: Reporter) -> ClusterStatus:
-        """Create/start the cluster (a no-op when it is already up) and wait until it is usable."""
+    def up(self, report: Reporter, bootstrap: bool = True) -> ClusterStatus:
+        """Create/start the cluster (a no-op when it is already up) and wait until it is usable.
+
+        ``bootstrap=False``: create the machines only (providers that install their own nodes)."""
 
     def status(self) -> ClusterStatus:
         """Report the cluster's state without changing it."""
@@ -179,3 +182,10 @@ class Provider(Protocol):
 
     def down(self, report: Reporter, delete_bucket: bool = False) -> DownResult:
         """Stop and remove everything the cluster started; safe to run twice."""
+
+    def hosts(self) -> Hosts:
+        """The nodes and how to reach them over SSH (``ssh``, ``exec``, ``put``/``get``, ``ui``); a one-line
+        error on providers whose nodes clusterctl does not log in to."""
+
+    def web_uis(self) -> dict[str, int]:
+        """The master's web UIs, name -> port, that ``clusterctl ui`` forwards."""

@@ -20,8 +20,10 @@ import pytest
 import yaml
 
 from clusterctl.config.spec import load_spec, parse_spec
+from clusterctl.providers import get_provider
 from clusterctl.providers.aws import client as aws
 from clusterctl.providers.aws.terraform import MIRROR_ENV, Terraform, TerraformError
+from clusterctl.remote.bootstrap import inventory
 from clusterctl.workdir import Workdir
 from tests.conftest import REPO, render_spec, run_cli
 from tests.support.moto_endpoint import moto_endpoint
@@ -249,10 +251,12 @@ def test_ec2_cluster_plan_apply_status_destroy_against_moto(moto_env, tmp_path):
     assert plan["hourly_usd"] == pytest.approx(0.224 + 5 * 0.448 + 6 * 0.005, rel=1e-6)  # + 6 public IPv4
     assert plan["summary"]["add"]["aws_vpc_endpoint"] == 1  # S3 through a gateway endpoint
 
-    proc = run_cli("up", "--json", "-f", str(spec_path), cwd=tmp_path, env=moto_env)
+    # moto's instances run nothing: create them, and stop before the bootstrap would SSH to them
+    proc = run_cli("up", "--json", "--no-bootstrap", "-f", str(spec_path), cwd=tmp_path, env=moto_env)
     assert proc.returncode == 0, proc.stderr
     status = json.loads(proc.stdout)
     assert status["state"] == "running" and status["alive_workers"] == 6
+    assert status["notes"] == ["not bootstrapped: run `clusterctl up`"]
 
     ec2 = _boto("ec2", moto_env)
     instances = [
@@ -312,6 +316,24 @@ def test_ec2_cluster_plan_apply_status_destroy_against_moto(moto_env, tmp_path):
 
     proc = run_cli("status", "--json", "-f", str(spec_path), cwd=tmp_path, env=moto_env)
     assert proc.returncode == 0 and json.loads(proc.stdout)["alive_workers"] == 6
+
+    # the bootstrap's inventory, from terraform's real outputs: the master by its public IP, workers through it
+    provider = get_provider(load_spec(spec_path), Workdir.for_cluster("itest", Path(moto_env["CLUSTERCTL_HOME"])))
+    hosts = provider.hosts()
+    by_role = {
+        {t["Key"]: t["Value"] for t in i["Tags"]}[aws.ROLE_TAG]: i
+        for i in sorted(instances, key=lambda i: i["PrivateIpAddress"])
+    }
+    assert hosts.master.address == by_role["master"]["PublicIpAddress"]
+    assert hosts.master.private_ip == by_role["master"]["PrivateIpAddress"]
+    private = {i["PrivateIpAddress"] for i in instances if i is not by_role["master"]}
+    assert {n.address for n in hosts.workers} == private == {n.private_ip for n in hosts.workers}
+    assert [n.name for n in hosts.nodes] == ["master", "core-1", "core-2", "core-3", "task-1", "task-2"]
+    groups = inventory(hosts)["all"]["children"]["cluster"]["children"]
+    core = groups["core"]["hosts"]["node-core-1"]
+    assert core["ansible_user"] == "admin" and core["node_name"] == "core-1"
+    assert f"-W %h:%p admin@{hosts.master.address}" in core["ansible_ssh_common_args"]
+    assert "ProxyCommand" not in groups["master"]["hosts"]["node-master"]["ansible_ssh_common_args"]
 
     proc = run_cli("down", "--json", "-f", str(spec_path), cwd=tmp_path, env=moto_env)
     assert proc.returncode == 0, proc.stderr

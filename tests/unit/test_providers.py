@@ -29,6 +29,8 @@ def spec_for(name: str):
     data = aws_spec(provider=name)
     if name == "emr":
         data["versions"] = {"emr_release": "emr-7.13.0"}
+    if name == "ssh":
+        data["ssh"] = {"master": "192.0.2.10", "core": ["192.0.2.11", "192.0.2.12"]}
     return parse_spec(data)
 
 

@@ -150,7 +150,7 @@ def test_local_and_aws_node_rules():
         ),
         ({"overrides": {"yarn": {"spark.x": 1}}}, "overrides.yarn: key 'spark.x' must start with 'yarn.'"),
         ({"idle_timeout_minutes": -5}, "idle_timeout_minutes: input should be greater than or equal to 0"),
-        ({"provider": "gcp"}, "provider: input should be 'local', 'ec2' or 'emr' (got 'gcp')"),
+        ({"provider": "gcp"}, "provider: input should be 'local', 'ec2', 'emr' or 'ssh' (got 'gcp')"),
     ],
 )
 def test_other_fields(extra, expected):

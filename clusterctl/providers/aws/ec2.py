@@ -1,28 +1,42 @@
-"""EC2 provider: Terraform (network, storage, ec2-cluster modules), then wait for the instances."""
+"""EC2 provider: Terraform (network, storage, ec2-cluster modules), wait for the instances, then the node
+bootstrap over SSH (ansible/site.yml) and its health gate; jobs run with spark-submit on the master."""
 
 import time
+from dataclasses import replace
+from pathlib import Path
 from typing import Any, ClassVar
 
 from clusterctl.config.catalog import load_catalog
-from clusterctl.config.properties import Ruled
 from clusterctl.errors import ClusterctlError
-from clusterctl.progress import LineSink, Reporter
+from clusterctl.progress import Reporter
 from clusterctl.providers.aws import client as aws
 from clusterctl.providers.aws.terraformed import TerraformedProvider
-from clusterctl.providers.base import ClusterStatus, Job, LogFile, Properties, RunResult, WorkerInfo
+from clusterctl.providers.base import ClusterStatus, DownResult, Properties, WorkerInfo
+from clusterctl.providers.on_nodes import BOOTSTRAPPED, NodeCluster
+from clusterctl.remote.hosts import Hosts, nodes_from_outputs
 
 RUNNING_TIMEOUT_S = 900.0
-NODE_PYTHON = "/opt/clusterctl/venv/bin/python"
+SSH_USER = "admin"  # the Debian AMI's login user
 
 
-class Ec2Provider(TerraformedProvider):
-    """m4/m5 instances in their own VPC; Spark/Hadoop are installed by the node bootstrap."""
+class Ec2Provider(NodeCluster, TerraformedProvider):
+    """m4/m5 instances in their own VPC; Hadoop/YARN/Spark installed by the node bootstrap."""
 
     name: ClassVar[str] = "ec2"
     CLUSTER_MODULE = "ec2-cluster"
     OUTPUTS = ("master_public_ip", "master_private_ip", "core_private_ips", "task_private_ips", "instance_ids")
-    DEPLOY_MODE = Ruled("client", "driver on the master node")
-    PYTHON = Ruled(NODE_PYTHON, "the nodes' workload virtualenv")
+
+    def hosts(self) -> Hosts:
+        """From terraform's outputs: the master by its public IP, the workers through it; Debian's ``admin``
+        user with the private half of ``network.ssh_public_key``."""
+        key = Path(self.spec.network.ssh_public_key).expanduser()
+        return Hosts(
+            nodes=nodes_from_outputs(self.outputs()),
+            user=SSH_USER,
+            identity_file=key.with_suffix("") if key.suffix == ".pub" else key,
+            known_hosts=self.workdir.root / "ssh" / "known_hosts",
+            jump=True,
+        )
 
     def cluster_inputs(self, properties: Properties) -> dict[str, Any]:
         """The security groups (SSH on the master only), and the AMI when the spec pins one."""
@@ -34,8 +48,9 @@ class Ec2Provider(TerraformedProvider):
             inputs["ami_id"] = self.spec.ami_id
         return inputs
 
-    def up(self, report: Reporter) -> ClusterStatus:
-        """Apply the plan and wait until every instance is running."""
+    def up(self, report: Reporter, bootstrap: bool = True) -> ClusterStatus:
+        """Apply the plan, wait until every instance runs, then bootstrap the nodes and pass the health gate
+        (``bootstrap=False``: the instances only; a later ``up`` bootstraps them)."""
         outputs = self.apply(report)
         ids = [i for group in outputs.get("instance_ids", {}).values() for i in group]
         ec2 = aws.client("ec2", self.spec.region)
@@ -59,6 +74,8 @@ class Ec2Provider(TerraformedProvider):
                 if time.monotonic() > deadline:
                     raise ClusterctlError(f"instances not running after {RUNNING_TIMEOUT_S:.0f}s; see the EC2 console")
                 time.sleep(5)
+        if bootstrap:
+            self.bootstrap(report)
         return self.status()
 
     def status(self) -> ClusterStatus:
@@ -87,23 +104,26 @@ class Ec2Provider(TerraformedProvider):
                     )
         alive = sum(1 for w in workers if w.state == "ALIVE")
         master_ip = outputs.get("master_public_ip")
+        if alive == len(ids) and self.bootstrapped() is not None:
+            daemons = self.daemon_status(self.spec.name, "ec2")
+            return replace(
+                daemons,
+                started_at=min(launched).isoformat(),
+                notes=(*daemons.notes, f"{alive} instances running"),
+            )
         return ClusterStatus(
             self.spec.name,
             "ec2",
             "running" if alive == len(ids) else "degraded",
             master_url=f"ssh://{master_ip}" if master_ip else None,
-            web_ui=f"ssh -L 8080:localhost:8080 admin@{master_ip}" if master_ip else None,
+            web_ui="clusterctl ui -f <spec>" if master_ip else None,
             workers=tuple(sorted(workers, key=lambda w: w.host)),
             started_at=min(launched).isoformat() if launched else None,
+            notes=() if self.bootstrapped() else ("not bootstrapped: run `clusterctl up`",),
         )
 
-    def submit(self, job: Job, report: Reporter, on_output: LineSink) -> RunResult:
-        """Not available until the node bootstrap (Hadoop/Spark over SSH) lands."""
-        raise ClusterctlError(
-            "provider ec2: submit needs the node bootstrap (Hadoop/YARN/Spark installed over SSH), which is "
-            "not in this release; use provider emr or local to run jobs"
-        )
-
-    def logs(self, run_id: str | None = None) -> list[LogFile]:
-        """Not available until the node bootstrap lands (see submit)."""
-        raise ClusterctlError("provider ec2: logs come with the node bootstrap; see `clusterctl submit --help`")
+    def down(self, report: Reporter, delete_bucket: bool = False) -> DownResult:
+        """Destroy the instances and the network (the daemons go with them), then check for leftovers."""
+        result = super().down(report, delete_bucket)
+        self.workdir.path(BOOTSTRAPPED).unlink(missing_ok=True)
+        return result

@@ -12,6 +12,7 @@ from clusterctl.providers.aws import emr_steps
 from clusterctl.providers.aws.emr_config import bootstrap_script, emr_configurations
 from clusterctl.providers.aws.terraformed import TerraformedProvider
 from clusterctl.providers.base import ClusterStatus, Job, LogFile, Properties, RunResult, WorkerInfo
+from clusterctl.remote.hosts import Hosts
 
 EMR_PYTHON = "/usr/bin/python3"
 STEP_LOG_WAIT_S = 420.0  # EMR pushes step logs to S3 about every five minutes
@@ -43,8 +44,8 @@ class EmrProvider(TerraformedProvider):
             raise ClusterctlError(f"cluster {self.spec.name} is not up; run `clusterctl up` first")
         return cluster_id
 
-    def up(self, report: Reporter) -> ClusterStatus:
-        """Apply the plan and wait until EMR reports WAITING."""
+    def up(self, report: Reporter, bootstrap: bool = True) -> ClusterStatus:
+        """Apply the plan and wait until EMR reports WAITING (EMR installs its nodes itself)."""
         cluster_id = self.apply(report)["cluster_id"]
         with aws.aws_errors(self.spec.region):
             emr_steps.wait_cluster(aws.client("emr", self.spec.region), cluster_id, report)
@@ -119,3 +120,14 @@ class EmrProvider(TerraformedProvider):
         if run is None or not run.is_dir():
             raise ClusterctlError(f"no run {run_id or '(none yet)'} in {self.workdir.path('runs')}")
         return [LogFile("step stderr", run / "driver.log"), LogFile("driver stdout", run / "stdout.txt")]
+
+    def hosts(self) -> Hosts:
+        """EMR's nodes are EMR's: clusterctl does not log in to them."""
+        raise ClusterctlError(
+            "provider emr: clusterctl does not SSH to EMR nodes; use `aws emr ssh` or EMR's console, "
+            "and `clusterctl logs` for the steps' logs"
+        )
+
+    def web_uis(self) -> dict[str, int]:
+        """YARN, Spark history and HDFS on EMR's master (reach them with EMR's own SSH tunnel)."""
+        return {"yarn": 8088, "spark-history": 18080, "hdfs-namenode": 9870}

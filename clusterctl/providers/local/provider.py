@@ -46,6 +46,7 @@ from clusterctl.providers.local.processes import (
     port_in_use,
     stop_group,
 )
+from clusterctl.remote.hosts import Hosts
 from clusterctl.workdir import Workdir
 
 DEFAULT_SPARK = "4.0.1"  # what `init` writes when pyspark is not installed yet
@@ -201,8 +202,10 @@ class LocalProvider:
             return None
 
     # -- verbs -----------------------------------------------------------------------------
-    def up(self, report: Reporter) -> ClusterStatus:
-        """Start the master and workers that are not running; wait until all workers registered."""
+    def up(self, report: Reporter, bootstrap: bool = True) -> ClusterStatus:
+        """Start the master and workers that are not running; wait until all workers registered.
+
+        Nothing to install here: ``bootstrap`` makes no difference."""
         if not self.workdir.conf.joinpath("spark-defaults.conf").exists():
             raise ClusterctlError(f"{self.workdir.conf}: not rendered; run `clusterctl render` first")
         self._check_version()
@@ -420,6 +423,17 @@ class LocalProvider:
                             found.append(LogFile(f"executor {executor.name} {stream}", executor / stream))
         found += [LogFile(f"daemon {p.stem}", p) for p in sorted(self.workdir.path("logs").glob("*.out"))]
         return found
+
+    def hosts(self) -> Hosts:
+        """None to log in to: the local cluster's processes run on this machine."""
+        raise ClusterctlError(
+            f"cluster {self.spec.name} runs on this machine (provider local): there is no node to SSH to; "
+            "its logs are in `clusterctl logs`"
+        )
+
+    def web_uis(self) -> dict[str, int]:
+        """The Spark master's UI (and the NameNode's with ``local.hdfs``), on 127.0.0.1 already."""
+        return {"spark-master": self.spec.local.webui_port}
 
     def plan(self, report: Reporter) -> PlanResult:
         """The processes ``up`` starts; the local provider costs nothing."""
