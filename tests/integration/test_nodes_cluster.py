@@ -35,7 +35,7 @@ from tests.support.netns_nodes import (
 
 pytestmark = pytest.mark.timeout(1800)
 
-NAMES = ("master", "core-1", "core-2")
+NAMES = ("master", "core-1", "core-2", "task-1")
 HADOOP = "2.7.3"
 
 
@@ -46,11 +46,14 @@ def _spec(key: Path, mirror: str, sha512: str) -> dict:
         "node_groups": {
             "master": {"instance_type": "local", "cores": 1, "memory_gib": 2},
             "core": {"instance_type": "local", "count": 2, "cores": 1, "memory_gib": 2},
+            # another shape than the core nodes': its NodeManager gets its own yarn-site.xml
+            "task": {"instance_type": "local", "count": 1, "cores": 2, "memory_gib": 3},
         },
         "spark": {"manager": "standalone"},
         "ssh": {
             "master": node_ip(1),
             "core": [node_ip(2), node_ip(3)],
+            "task": [node_ip(4)],
             "user": "root",
             "identity_file": str(key),
             "jump": True,
@@ -143,7 +146,11 @@ def test_up_bootstraps_three_nodes_and_the_master_sees_two_datanodes_and_two_wor
     assert status["state"] == "running", status
     assert status["storage"]["live_datanodes"] == 2
     assert sorted(status["storage"]["datanodes"]) == [node_ip(2), node_ip(3)]  # their own addresses
-    assert [(w["id"], w["state"]) for w in status["workers"]] == [("core-1", "ALIVE"), ("core-2", "ALIVE")]
+    assert [(w["id"], w["state"]) for w in status["workers"]] == [
+        ("core-1", "ALIVE"),
+        ("core-2", "ALIVE"),
+        ("task-1", "ALIVE"),  # a Spark worker, no DataNode
+    ]
     record = json.loads((cluster.workdir / "ansible" / "bootstrapped.json").read_text())
     assert record["health"]["smoke"].startswith("Pi is roughly 3.1")
     assert record["changed"] > 0
@@ -151,9 +158,11 @@ def test_up_bootstraps_three_nodes_and_the_master_sees_two_datanodes_and_two_wor
 
 def test_the_rendered_files_are_on_every_node_and_each_node_knows_the_others(cluster):
     conf = cluster.workdir / "conf"
+    assert (conf / "yarn-site.task.xml").read_text() != (conf / "yarn-site.xml").read_text()
     for name in NAMES:
         for fname in ("core-site.xml", "hdfs-site.xml", "yarn-site.xml"):
-            assert cluster.on(name, "cat", f"/etc/hadoop/conf/{fname}") == (conf / fname).read_text(), (name, fname)
+            rendered = "yarn-site.task.xml" if (name, fname) == ("task-1", "yarn-site.xml") else fname
+            assert cluster.on(name, "cat", f"/etc/hadoop/conf/{fname}") == (conf / rendered).read_text(), (name, fname)
         for fname in ("spark-defaults.conf", "spark-env.sh"):
             assert cluster.on(name, "cat", f"/etc/spark/conf/{fname}") == (conf / fname).read_text(), (name, fname)
         hosts = cluster.on(name, "cat", "/etc/hosts")
@@ -176,14 +185,17 @@ def test_a_second_up_changes_nothing_and_never_formats_again(cluster):
 
 
 JOB = """
-import json, socket, sys
+import json, socket, sys, time
 from pyspark.sql import SparkSession
 spark = SparkSession.builder.getOrCreate()
 out = sys.argv[1]
 rows = spark.range(0, 1000, numPartitions=8).selectExpr("id", "id * id AS square")
+def where(_):
+    time.sleep(0.3)  # long enough for every executor to get some of the tasks
+    return socket.gethostname()
 rows.write.mode("overwrite").parquet(out)
 back = spark.read.parquet(out)
-hosts = spark.sparkContext.parallelize(range(8), 8).map(lambda _: socket.gethostname()).distinct().collect()
+hosts = spark.sparkContext.parallelize(range(24), 24).map(where).distinct().collect()
 print(json.dumps({"rows": back.count(), "sum": back.groupBy().sum("square").first()[0],
                   "fs": spark.sparkContext._jsc.hadoopConfiguration().get("fs.defaultFS"), "hosts": sorted(hosts)}))
 sys.exit(int(sys.argv[2]) if len(sys.argv) > 2 else 0)
@@ -201,7 +213,7 @@ def test_submit_runs_on_the_nodes_reads_and_writes_hdfs_and_returns_the_exit_cod
         "rows": 1000,
         "sum": sum(i * i for i in range(1000)),
         "fs": "hdfs://master:8020",
-        "hosts": ["core-1", "core-2"],  # the executors ran on the workers
+        "hosts": ["core-1", "core-2", "task-1"],  # the executors ran on the workers
     }
     assert result["exit_code"] == 0 and result["app_id"].startswith("app-")
 
@@ -278,7 +290,8 @@ def test_ui_forwards_the_masters_web_uis_over_ssh(cluster):
         assert all(u.startswith("http://127.0.0.1:") for u in urls.values())
         with urllib.request.urlopen(f"{urls['spark-master']}/json/", timeout=20) as resp:
             master = json.loads(resp.read())
-        assert sorted(w["host"] for w in master["workers"] if w["state"] == "ALIVE") == [node_ip(2), node_ip(3)]
+        alive = sorted(w["host"] for w in master["workers"] if w["state"] == "ALIVE")
+        assert alive == [node_ip(2), node_ip(3), node_ip(4)]
         query = "/jmx?qry=Hadoop:service=NameNode,name=NameNodeInfo"
         with urllib.request.urlopen(urls["hdfs-namenode"] + query, timeout=20) as resp:
             assert len(json.loads(json.loads(resp.read())["beans"][0]["LiveNodes"])) == 2
@@ -291,7 +304,7 @@ def test_down_stops_every_daemon_and_status_says_stopped(cluster):
     proc = cluster.cli("down", "--json")
     assert proc.returncode == 0, proc.stderr
     stopped = json.loads(proc.stdout)["stopped"]
-    assert {"namenode on master", "spark-master on master", "datanode on core-1", "spark-worker on core-2"} <= set(
+    assert {"namenode on master", "spark-master on master", "datanode on core-1", "spark-worker on task-1"} <= set(
         stopped
     )
     for node in cluster.nodes.nodes:

@@ -189,8 +189,13 @@ needs_checker = pytest.mark.skipif(
         aws_spec(core="m5.24xlarge", master="m5.4xlarge", count=10),
         aws_spec(core="m4.10xlarge", count=3, overrides={"yarn": {"yarn.scheduler.maximum-allocation-mb": 65536}}),
         local_spec(workers=2),
+        aws_spec(
+            provider="ssh",
+            spark={"manager": "standalone"},
+            ssh={"master": "192.0.2.10", "core": ["192.0.2.11", "192.0.2.12"]},
+        ),
     ],
-    ids=["m4.large", "m5.xlarge", "m5.24xlarge", "m4.10xlarge-override", "local"],
+    ids=["m4.large", "m5.xlarge", "m5.24xlarge", "m4.10xlarge-override", "local", "ssh-standalone"],
 )
 def test_hadoop_and_spark_accept_rendered_config(tmp_path, data):
     wd = Workdir(tmp_path / "wd")
