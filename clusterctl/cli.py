@@ -6,7 +6,7 @@ import re
 import signal
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -829,7 +829,7 @@ def data_fetch(name: str, dest: Path | None, mirror: str | None, as_json: bool) 
 
 @data.command("upload")
 @click.argument("src", type=click.Path(path_type=Path))
-@click.option("--to", "dest", default=None, help="s3://BUCKET/PREFIX, file:///DIR or a path. Default: the cluster's.")
+@click.option("--to", "dest", default=None, help="s3://BUCKET/PREFIX, hdfs:///PATH, file:///DIR or a path. Default: the cluster's.")
 @SPEC_OPTION
 @click.option("--concurrency", default=8, show_default=True, type=click.IntRange(1, 128), help="Files at once.")
 @click.option(
@@ -850,12 +850,14 @@ def data_upload(
 
     The default destination is the cluster's: its bucket prefix on AWS (the nodes may read nothing
     else), its workdir on the local provider. A re-run after an interruption uploads only what is
-    missing. For HDFS, upload to S3 and copy on the cluster: `hadoop distcp s3a://... hdfs:///...`.
+    missing. An ec2/ssh cluster's HDFS (`--to hdfs:///data/NAME`) is reached through a SOCKS tunnel via
+    the master: the same resume and sha256 checks, no distcp.
 
     \b
     Example:
       clusterctl data upload ../shared/data/fruits-360/Test -f emr.yaml        # s3://<bucket>/<prefix>/data/Test
       clusterctl data upload ./lfw --to s3://my-bucket/datasets/lfw --concurrency 32
+      clusterctl data upload ./lfw --to hdfs:///data/lfw -f ec2.yaml           # through the master
     """
     import os
 
@@ -866,18 +868,21 @@ def data_upload(
         raise SpecError(f"{src}: no such directory; pass the image folder to upload")
     region = os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1"
     hadoop_conf = None
+    access: AbstractContextManager[tuple[str, dict[str, str]]] = nullcontext((dest or "", {}))
     if dest is None or spec_path.is_file():
         opened = as_rendered(spec_path)
         _note(opened.note)
         region = opened.spec.region
         dest = dest or opened.provider.data_uri(src.resolve().name)
         hadoop_conf = opened.workdir.conf if opened.workdir.conf.is_dir() else None
-    store = open_store(dest, region, multipart_mb, hadoop_conf)
-    try:
-        with _progress() as report:
-            result = upload(src, store, concurrency, skip_bad, report=report)
-    finally:
-        store.close()
+        access = opened.provider.storage_access(dest)
+    with access as (uri, settings):
+        store = open_store(uri, region, multipart_mb, hadoop_conf, settings)
+        try:
+            with _progress() as report:
+                result = upload(src, store, concurrency, skip_bad, report=report)
+        finally:
+            store.close()
     summary = result.to_dict()
     if as_json:
         _emit_json(summary)

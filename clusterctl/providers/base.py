@@ -2,6 +2,7 @@
 (hosts and node paths, extra rendered files, prices) through its methods; nothing outside
 ``providers/`` asks which provider it is."""
 
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -186,6 +187,10 @@ class Provider(Protocol):
     def hosts(self) -> Hosts:
         """The nodes and how to reach them over SSH (``ssh``, ``exec``, ``put``/``get``, ``ui``); a one-line
         error on providers whose nodes clusterctl does not log in to."""
+
+    def storage_access(self, uri: str) -> AbstractContextManager[tuple[str, dict[str, str]]]:
+        """How this machine reaches ``uri`` (data the cluster reads) for the time of the block: the URI to use
+        and Hadoop client settings; e.g. a SOCKS tunnel through the master to an HDFS on private addresses."""
 
     def web_uis(self) -> dict[str, int]:
         """The master's web UIs, name -> port, that ``clusterctl ui`` forwards."""

@@ -9,6 +9,9 @@ for the bootstrap.
 import json
 import shlex
 import time
+import urllib.parse
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any, ClassVar
@@ -268,6 +271,31 @@ class NodeCluster:
                 f"daemons still running after stop: {listed}; see `clusterctl logs` and stop them by hand"
             )
         return stopped
+
+    def storage_access(self, uri: str) -> AbstractContextManager[tuple[str, dict[str, str]]]:
+        """``hdfs://`` of this cluster through a SOCKS tunnel via the master (the NameNode and DataNodes listen
+        on private addresses); anything else as it is."""
+        if urllib.parse.urlparse(uri).scheme != "hdfs":
+            return nullcontext((uri, {}))
+        return self._hdfs_tunnel(uri)
+
+    @contextmanager
+    def _hdfs_tunnel(self, uri: str) -> Iterator[tuple[str, dict[str, str]]]:
+        hosts = self.hosts()
+        parsed = urllib.parse.urlparse(uri)
+        if parsed.hostname not in (None, "master", hosts.master.private_ip):
+            raise ClusterctlError(f"--to {uri}: the cluster's HDFS is hdfs://master:8020 (or hdfs:///PATH)")
+        # the master's name resolves on the nodes only: the client asks for its private address instead
+        direct = f"hdfs://{hosts.master.private_ip}:{parsed.port or 8020}{parsed.path}"
+        with Remote(hosts) as remote, remote.socks(hosts.master) as port:
+            yield (
+                direct,
+                {
+                    "fs.defaultFS": f"hdfs://{hosts.master.private_ip}:{parsed.port or 8020}",
+                    "hadoop.socks.server": f"127.0.0.1:{port}",
+                    "hadoop.rpc.socket.factory.class.default": "org.apache.hadoop.net.SocksSocketFactory",
+                },
+            )
 
     def web_uis(self) -> dict[str, int]:
         """The master's web UIs (name -> port) that ``clusterctl ui`` forwards."""

@@ -6,6 +6,7 @@ later is refused. Workers are reached through the master when ``Hosts.jump`` (EC
 public SSH), in one SSH session to the master shared by every worker.
 """
 
+import contextlib
 import io
 import select
 import shlex
@@ -148,6 +149,20 @@ class Remote:
     ) -> Iterator[int]:
         """Listen on 127.0.0.1:``local_port`` (0: any free port; the port is yielded) and carry each connection
         to ``remote_host:remote_port`` as seen from ``node`` (``ssh -L``), for the time of the block."""
+        with self._listen(node, local_port, (remote_host, remote_port)) as port:
+            yield port
+
+    @contextmanager
+    def socks(self, node: Node) -> Iterator[int]:
+        """A SOCKS5 proxy on 127.0.0.1 (the port is yielded) whose connections leave from ``node`` (``ssh -D``):
+        a Hadoop client reaches the NameNode and every DataNode at their private addresses through it."""
+        with self._listen(node, 0, None) as port:
+            yield port
+
+    @contextmanager
+    def _listen(self, node: Node, local_port: int, target: tuple[str, int] | None) -> Iterator[int]:
+        """Serve 127.0.0.1:``local_port`` until the block ends: each client to ``target``, or where its SOCKS
+        request says when ``target`` is None."""
         transport = self.connection(node).transport
         listener = socket.socket()
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -156,9 +171,8 @@ class Remote:
         except OSError as exc:
             listener.close()
             raise ClusterctlError(f"cannot listen on 127.0.0.1:{local_port} ({exc.strerror}); pick another") from None
-        listener.listen(16)
+        listener.listen(64)
         stop = threading.Event()
-        target = (remote_host, remote_port)
         thread = threading.Thread(target=_accept, args=(listener, transport, target, stop), daemon=True)
         thread.start()
         try:
@@ -189,8 +203,8 @@ def _connect_error(node: Node, hosts: Hosts, exc: Exception) -> str:
     return f"cannot reach {node.name} ({where}): {kind}: {exc}; is it running and is SSH allowed from here?"
 
 
-def _accept(listener: socket.socket, transport: Any, target: tuple[str, int], stop: threading.Event) -> None:
-    """Accept local connections until ``stop``; each gets its own SSH channel and a pump thread."""
+def _accept(listener: socket.socket, transport: Any, target: tuple[str, int] | None, stop: threading.Event) -> None:
+    """Accept local connections until ``stop``; each is served by its own thread."""
     listener.settimeout(0.2)
     while not stop.is_set():
         try:
@@ -199,12 +213,64 @@ def _accept(listener: socket.socket, transport: Any, target: tuple[str, int], st
             continue
         except OSError:  # the listener was closed
             return
-        try:
-            channel = transport.open_channel("direct-tcpip", target, origin)
-        except Exception:  # the remote port refused: close this client, keep serving the others
+        threading.Thread(target=_serve, args=(client, origin, transport, target, stop), daemon=True).start()
+
+
+def _serve(
+    client: socket.socket, origin: Any, transport: Any, target: tuple[str, int] | None, stop: threading.Event
+) -> None:
+    """Open an SSH channel to ``target`` (or the SOCKS request's destination) and pump bytes through it."""
+    client.settimeout(30)
+    try:
+        where = target or _socks_request(client)
+        if where is None:
             client.close()
-            continue
-        threading.Thread(target=_pump, args=(client, channel, stop), daemon=True).start()
+            return
+        channel = transport.open_channel("direct-tcpip", where, origin)
+    except Exception:  # the remote side refused, or a malformed SOCKS request: drop this client only
+        if target is None:
+            with contextlib.suppress(OSError):
+                client.sendall(b"\x05\x05\x00\x01\x00\x00\x00\x00\x00\x00")  # connection refused
+        client.close()
+        return
+    if target is None:
+        client.sendall(b"\x05\x00\x00\x01\x00\x00\x00\x00\x00\x00")  # granted
+    client.settimeout(None)
+    _pump(client, channel, stop)
+
+
+def _exactly(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise ConnectionError("client closed during the SOCKS handshake")
+        data += chunk
+    return data
+
+
+def _socks_request(client: socket.socket) -> tuple[str, int] | None:
+    """Read a SOCKS5 greeting (no authentication) and CONNECT request; its destination, or None when unsupported."""
+    version, methods = _exactly(client, 2)
+    offered = _exactly(client, methods)
+    if version != 5 or 0 not in offered:
+        client.sendall(b"\x05\xff")
+        return None
+    client.sendall(b"\x05\x00")
+    _, command, _, kind = _exactly(client, 4)
+    if kind == 1:
+        host = socket.inet_ntoa(_exactly(client, 4))
+    elif kind == 3:
+        host = _exactly(client, _exactly(client, 1)[0]).decode()
+    elif kind == 4:
+        host = socket.inet_ntop(socket.AF_INET6, _exactly(client, 16))
+    else:
+        return None
+    port = int.from_bytes(_exactly(client, 2), "big")
+    if command != 1:  # CONNECT only
+        client.sendall(b"\x05\x07\x00\x01\x00\x00\x00\x00\x00\x00")
+        return None
+    return host, port
 
 
 def _pump(client: socket.socket, channel: Any, stop: threading.Event) -> None:

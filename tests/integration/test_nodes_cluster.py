@@ -11,6 +11,7 @@ out as a release), so its settings differ from Hadoop 3's where said.
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import clusterctl
 from tests.conftest import run_cli
 from tests.support.hadoop_home import fixture_hadoop_home
 from tests.support.netns_nodes import (
@@ -101,7 +103,7 @@ class Cluster:
     def cli(self, command: str, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
         """``clusterctl COMMAND -f SPEC ARGS`` (the spec before a job's or a command's own arguments)."""
         spec = ("-f", str(self.spec_path))
-        return run_cli(command, *spec, *args, cwd=self.spec_path.parent, env=self.env, timeout=timeout)
+        return run_cli(*command.split(), *spec, *args, cwd=self.spec_path.parent, env=self.env, timeout=timeout)
 
     def on(self, name: str, *argv: str) -> str:
         proc = self.nodes.run(name, list(argv))
@@ -232,6 +234,26 @@ def test_logs_bring_back_the_driver_executors_and_daemons(cluster):
     assert executors and any(labels[x].read_text() for x in executors)
     assert "daemon namenode on master" in labels and "daemon datanode on core-2" in labels
     assert "daemon spark-worker on core-1" in labels
+
+
+def test_data_upload_reaches_the_private_hdfs_through_the_master_and_jobs_read_it(cluster, tmp_path):
+    sample = Path(clusterctl.__file__).parent / "data" / "sample" / "fruits-360-test"
+    images = tmp_path / "fruits"
+    for label in sorted(p.name for p in sample.iterdir() if p.is_dir())[:3]:
+        shutil.copytree(sample / label, images / label)
+    count = sum(1 for _ in images.rglob("*.jpg"))
+    proc = cluster.cli("data upload", str(images), "--to", "hdfs:///data/fruits", "--json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    first = json.loads(proc.stdout)
+    assert (first["uploaded"], first["skipped"], first["verify"]["ok"]) == (count, 0, True)
+    again = json.loads(cluster.cli("data upload", str(images), "--to", "hdfs:///data/fruits", "--json").stdout)
+    assert (again["uploaded"], again["skipped"]) == (0, count)  # a re-run sends nothing (sha256 attributes)
+
+    proc = cluster.cli("submit", "--json", "census", "--", "--input", "hdfs:///data/fruits")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads(json.loads(proc.stdout)["stdout_text"].strip().splitlines()[-1])
+    assert (summary["images"], summary["labels"], summary["failed"]) == (count, 3, 0)
+    assert summary["bytes"] == sum(f.stat().st_size for f in images.rglob("*.jpg"))
 
 
 def test_exec_put_and_get_reach_every_node(cluster, tmp_path):
