@@ -829,7 +829,12 @@ def data_fetch(name: str, dest: Path | None, mirror: str | None, as_json: bool) 
 
 @data.command("upload")
 @click.argument("src", type=click.Path(path_type=Path))
-@click.option("--to", "dest", default=None, help="s3://BUCKET/PREFIX, hdfs:///PATH, file:///DIR or a path. Default: the cluster's.")
+@click.option(
+    "--to",
+    "dest",
+    default=None,
+    help="s3://BUCKET/PREFIX, hdfs:///PATH, file:///DIR or a path. Default: the cluster's.",
+)
 @SPEC_OPTION
 @click.option("--concurrency", default=8, show_default=True, type=click.IntRange(1, 128), help="Files at once.")
 @click.option(

@@ -498,7 +498,8 @@ class LocalHdfs:
         return beans[0] if beans else None
 
     def wait_healthy(self, timeout: float = 120.0) -> dict[str, Any]:
-        """Wait until the NameNode is out of safe mode with one live DataNode; return ``status()``.
+        """Wait until the NameNode is out of safe mode with one live DataNode whose storage it has counted
+        (a DataNode is live at registration, its capacity arrives with its first heartbeat); return ``status()``.
 
         Raises ClusterctlError with the log's last lines when a daemon exits, or on timeout.
         """
@@ -506,7 +507,12 @@ class LocalHdfs:
         state: dict[str, Any] | None = None
         while time.monotonic() < deadline:
             state = self._namesystem()
-            if state and state.get("FSState") == "Operational" and state.get("NumLiveDataNodes", 0) >= 1:
+            if (
+                state
+                and state.get("FSState") == "Operational"
+                and state.get("NumLiveDataNodes", 0) >= 1
+                and int(state.get("CapacityTotal", 0)) > 0
+            ):
                 return self.status()
             for daemon in DAEMONS:
                 if self._running(daemon) is None:
