@@ -261,6 +261,12 @@ def test_exec_put_and_get_reach_every_node(cluster, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert [(r["node"], r["stdout"].strip()) for r in json.loads(proc.stdout)] == [(n, n) for n in NAMES]
 
+    # `clusterctl ssh` is OpenSSH itself: through the master to a worker, with the cluster's known_hosts
+    proc = cluster.cli("ssh", "core-2", "--", "hostname")
+    assert proc.returncode == 0 and proc.stdout.strip() == "core-2", proc.stderr
+    known = (cluster.workdir / "ssh" / "known_hosts").read_text()
+    assert all(node_ip(i) in known for i in range(1, len(NAMES) + 1))
+
     failing = cluster.cli("exec", "--workers", "--", "exit 4")
     assert failing.returncode == 4 and "core-1 (4)" in failing.stderr
 
