@@ -32,7 +32,6 @@ from clusterctl.workdir import Workdir
 
 NODE_ROOT = "/mnt/clusterctl"  # on the nodes: the data volume (ansible: clusterctl_data_root)
 NODE_CONF_DIR = "/etc/hadoop/conf"
-NODE_PYTHON = "/opt/clusterctl/venv/bin/python"
 REMOTE_RUNS = ".clusterctl/runs"  # below the SSH user's home on the master
 BOOTSTRAPPED = "ansible/bootstrapped.json"  # in the workdir: the last successful bootstrap
 SPARK_MASTER_PORT = 7077
@@ -60,6 +59,7 @@ class NodeCluster:
     """Hadoop/Spark on machines clusterctl installs over SSH with ``ansible/site.yml``."""
 
     name: ClassVar[str]
+    INSTANCE_PROFILE_S3A: ClassVar[bool] = False  # s3a authenticates with the nodes' instance profile
     spec: ClusterSpec
     workdir: Workdir
 
@@ -91,9 +91,9 @@ class NodeCluster:
                 else Ruled("yarn", "Spark on YARN")
             ),
             deploy_mode=Ruled("client", "driver on the master node (submit runs spark-submit there over SSH)"),
-            python=Ruled(NODE_PYTHON, "the nodes' workload virtualenv (ansible role python_env)"),
+            python=Ruled(health.NODE_PYTHON, "the nodes' workload virtualenv (ansible role python_env)"),
             event_log_dir=Ruled("hdfs:///spark-events", "event logs beside the cluster"),
-            instance_profile_s3a=self.name == "ec2",
+            instance_profile_s3a=self.INSTANCE_PROFILE_S3A,
         )
 
     # -- bootstrap -------------------------------------------------------------------------------

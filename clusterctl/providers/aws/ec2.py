@@ -25,6 +25,7 @@ class Ec2Provider(NodeCluster, TerraformedProvider):
     name: ClassVar[str] = "ec2"
     CLUSTER_MODULE = "ec2-cluster"
     OUTPUTS = ("master_public_ip", "master_private_ip", "core_private_ips", "task_private_ips", "instance_ids")
+    INSTANCE_PROFILE_S3A = True
 
     def hosts(self) -> Hosts:
         """From terraform's outputs: the master by its public IP, the workers through it; Debian's ``admin``
