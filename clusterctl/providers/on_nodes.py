@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from importlib import metadata
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from packaging.requirements import Requirement
 
@@ -55,6 +55,36 @@ def workload_packages(spark_version: str | None) -> list[str]:
     return packages
 
 
+def named_nodes_layout(
+    spec: ClusterSpec,
+    scheduler: Literal["standalone", "yarn"],
+    spark_master: Ruled,
+    deploy_mode: Ruled,
+    python: Ruled,
+    instance_profile_s3a: bool,
+) -> NodeLayout:
+    """The layout of a cluster on real nodes (ec2, ssh, emr): hosts named by role (``/etc/hosts`` maps them),
+    the data volume at ``NODE_ROOT``, HDFS on the master with one DataNode per core node."""
+    groups = spec.node_groups
+    workers = [f"core-{i}" for i in range(1, groups.core.count + 1)]
+    if groups.task:
+        workers += [f"task-{i}" for i in range(1, groups.task.count + 1)]
+    return NodeLayout(
+        scheduler=scheduler,
+        master_host="master",
+        worker_hosts=tuple(workers),
+        datanodes=groups.core.count,  # task nodes only compute
+        root=NODE_ROOT,
+        conf_dir=NODE_CONF_DIR,
+        default_fs=Ruled("hdfs://master:8020", "NameNode on the master"),
+        spark_master=spark_master,
+        deploy_mode=deploy_mode,
+        python=python,
+        event_log_dir=Ruled("hdfs:///spark-events", "event logs beside the cluster"),
+        instance_profile_s3a=instance_profile_s3a,
+    )
+
+
 class NodeCluster:
     """Hadoop/Spark on machines clusterctl installs over SSH with ``ansible/site.yml``."""
 
@@ -70,21 +100,12 @@ class NodeCluster:
 
     # -- layout ------------------------------------------------------------------------------------
     def node_layout(self) -> NodeLayout:
-        """Nodes named master, core-N, task-N (the bootstrap's /etc/hosts maps them); HDFS on the master;
-        YARN or a Spark standalone master there, as ``spark.manager`` says."""
-        groups = self.spec.node_groups
-        workers = [f"core-{i}" for i in range(1, groups.core.count + 1)]
-        if groups.task:
-            workers += [f"task-{i}" for i in range(1, groups.task.count + 1)]
+        """Nodes named master, core-N, task-N; YARN or a Spark standalone master there, as ``spark.manager``
+        says; the driver on the master (submit runs spark-submit there over SSH)."""
         standalone = self.spec.spark_manager == "standalone"
-        return NodeLayout(
+        return named_nodes_layout(
+            self.spec,
             scheduler="standalone" if standalone else "yarn",
-            master_host="master",
-            worker_hosts=tuple(workers),
-            datanodes=groups.core.count,  # one DataNode per core node; task nodes only compute
-            root=NODE_ROOT,
-            conf_dir=NODE_CONF_DIR,
-            default_fs=Ruled("hdfs://master:8020", "NameNode on the master"),
             spark_master=(
                 Ruled(f"spark://master:{SPARK_MASTER_PORT}", "spark.manager standalone: the master node's Spark master")
                 if standalone
@@ -92,7 +113,6 @@ class NodeCluster:
             ),
             deploy_mode=Ruled("client", "driver on the master node (submit runs spark-submit there over SSH)"),
             python=Ruled(health.NODE_PYTHON, "the nodes' workload virtualenv (ansible role python_env)"),
-            event_log_dir=Ruled("hdfs:///spark-events", "event logs beside the cluster"),
             instance_profile_s3a=self.INSTANCE_PROFILE_S3A,
         )
 

@@ -18,10 +18,9 @@ from clusterctl.providers.aws.pricing import node_costs
 from clusterctl.providers.aws.root_module import TF_DIR, module_files, root_module, runtime_vars
 from clusterctl.providers.aws.terraform import Terraform, TerraformError, summarize_plan
 from clusterctl.providers.base import DownResult, NodeCost, PlanResult, Properties, hourly_total
+from clusterctl.providers.on_nodes import named_nodes_layout
 from clusterctl.workdir import Workdir
 
-NODE_ROOT = "/mnt/clusterctl"  # on the nodes: the encrypted data volume
-NODE_CONF_DIR = "/etc/hadoop/conf"
 SHARED_MODULES = ("network", "storage", "node-iam")
 
 PLAN_FILE = "tfplan"
@@ -56,23 +55,13 @@ class TerraformedProvider:
         return "4.0.1"
 
     def node_layout(self) -> NodeLayout:
-        """Hosts named by role (``/etc/hosts`` maps them), the data volume at ``NODE_ROOT``, HDFS on the master."""
-        groups = self.spec.node_groups
-        workers = [f"core-{i}" for i in range(1, groups.core.count + 1)]
-        if groups.task:
-            workers += [f"task-{i}" for i in range(1, groups.task.count + 1)]
-        return NodeLayout(
+        """YARN on nodes named by role; where the driver and the workloads' Python run is the subclass's."""
+        return named_nodes_layout(
+            self.spec,
             scheduler="yarn",
-            master_host="master",
-            worker_hosts=tuple(workers),
-            datanodes=groups.core.count,  # one DataNode per core node; task nodes only compute
-            root=NODE_ROOT,
-            conf_dir=NODE_CONF_DIR,
-            default_fs=Ruled("hdfs://master:8020", "NameNode on the master"),
             spark_master=Ruled("yarn", "Spark on YARN"),
             deploy_mode=self.DEPLOY_MODE,
             python=self.PYTHON,
-            event_log_dir=Ruled("hdfs:///spark-events", "event logs beside the cluster"),
             instance_profile_s3a=True,
         )
 
