@@ -258,7 +258,11 @@ def test_a_daemon_that_cannot_start_is_reported_in_one_line_with_its_log(tmp_pat
     with pytest.raises(ClusterctlError) as err:
         node.wait_healthy(timeout=60)
     message = str(err.value)
-    assert "\n" not in message and "exited during start-up" in message and "hdfs-namenode.out" in message
+    assert "\n" not in message and "exited during start-up" in message
+    # both daemons die the same way; whichever is seen first is named, with the JVM's own words from its log
+    named = "namenode" if "hdfs-namenode.out" in message else "datanode"
+    assert f"hdfs-{named}.out ends with:" in message
+    assert f"org.apache.hadoop.hdfs.server.{named}" in message.split("ends with:", 1)[1]
     node.stop()  # the DataNode may still be on its way out
     assert find_processes(node.marker) == []
     with pytest.raises(ClusterctlError, match="containing ','"):

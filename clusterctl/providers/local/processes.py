@@ -45,10 +45,25 @@ def owned_pid(pid_file: Path, marker: str) -> int | None:
     except (OSError, ValueError):
         pid_file.unlink(missing_ok=True)
         return None
-    if is_alive(pid) and carries(pid, marker):
+    if is_alive(pid) and marker in _settled_environ(pid):
         return pid
     pid_file.unlink(missing_ok=True)
     return None
+
+
+def _settled_environ(pid: int, wait: float = 2.0) -> list[str]:
+    """``pid``'s environment entries, waiting out the instant of ``exec`` in which it reads as empty.
+
+    ``Popen`` returns once the child's close-on-exec pipe closes, which the kernel does before it
+    writes the new program's environment: a daemon checked right after its start shows none for a
+    moment, and must not be taken for a stranger (its pid file would be removed while it runs).
+    """
+    deadline = time.monotonic() + wait
+    while True:
+        entries = [entry for entry in _proc_strings(pid, "environ") if entry]
+        if entries or not is_alive(pid) or time.monotonic() > deadline:
+            return entries
+        time.sleep(0.01)
 
 
 def find_processes(marker: str) -> list[int]:
