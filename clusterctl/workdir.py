@@ -1,10 +1,13 @@
 """The per-cluster workdir ``.clusterctl/<name>/``: what lives where."""
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 DEFAULT_HOME = Path(".clusterctl")
+ENVIRONMENT = "environment.json"  # what the cluster runs on: region, image, release, node lock
 
 
 def clusters_home() -> Path:
@@ -42,3 +45,15 @@ class Workdir:
         path = self.root / name
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    def environment(self) -> dict[str, Any]:
+        """What ``up`` recorded about the cluster's environment ({} before the first ``up``)."""
+        path = self.root / ENVIRONMENT
+        return json.loads(path.read_text()) if path.is_file() else {}
+
+    def record_environment(self, facts: dict[str, Any]) -> dict[str, Any]:
+        """Merge ``facts`` into ``environment.json`` (benchmark sessions copy it); return the whole record."""
+        record = self.environment() | facts
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / ENVIRONMENT).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+        return record

@@ -362,7 +362,9 @@ def test_ec2_cluster_plan_apply_status_destroy_against_moto(moto_env, tmp_path):
 
 
 def test_emr_cluster_plan_json(moto_env, tmp_path):
-    spec_path = _example("emr", tmp_path, region=REGION)
+    groups = yaml.safe_load((REPO / "examples" / "emr.yaml").read_text())["node_groups"]
+    groups["task"]["instance_type"] = "m5.2xlarge"  # bigger than core: its own YARN sizing
+    spec_path = _example("emr", tmp_path, region=REGION, node_groups=groups)
     proc = run_cli("plan", "--json", "-f", str(spec_path), cwd=tmp_path, env=moto_env)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)["summary"]
@@ -393,6 +395,29 @@ def test_emr_cluster_plan_json(moto_env, tmp_path):
     assert "spark.master" not in configs["spark-defaults"]
     task = after["module.cluster.aws_emr_instance_group.task[0]"]
     assert task["instance_count"] == 2 and task["bid_price"] == "OnDemandPrice"
+    task_yarn = {c["Classification"]: c["Properties"] for c in json.loads(task["configurations_json"])}["yarn-site"]
+    assert task_yarn["yarn.nodemanager.resource.cpu-vcores"] == "8"  # m5.2xlarge's, not core's 4
+    assert int(task_yarn["yarn.nodemanager.resource.memory-mb"]) > 12288
+    # Python 3.11 for PySpark on every node: the bootstrap's venv, named in spark-env and spark-defaults
+    venv_python = "/opt/clusterctl/venv/bin/python"
+    env = next(c for c in json.loads(cluster["configurations_json"]) if c["Classification"] == "spark-env")
+    assert env["Configurations"][0]["Properties"]["PYSPARK_PYTHON"] == venv_python
+    assert configs["spark-defaults"]["spark.pyspark.python"] == venv_python
+    assert "python3.11 -m venv /opt/clusterctl/venv" in bootstrap["content"]
+    # AmazonEMRServicePolicy_v2 launches only into a subnet and security groups tagged for it
+    policy_tag = "for-use-with-amazon-emr-managed-policies"
+    for address in (
+        "module.network.aws_subnet.public",
+        "module.network.aws_security_group.cluster",
+        "module.network.aws_security_group.ssh",
+        "module.cluster.aws_security_group.master",
+        "module.cluster.aws_security_group.slave",
+    ):
+        assert after[address]["tags"][policy_tag] == "true", address
+    # every resource carries the TTL, so that sweep can judge a leftover VPC or role on its own
+    ttl = plan["variables"]["ttl"]["value"]
+    for address in ("module.network.aws_vpc.this", "module.cluster.module.node_iam.aws_iam_role.node"):
+        assert after[address]["tags_all"][aws.TTL_TAG] == ttl, address
     # The security configuration embeds the KMS key's ARN, so its JSON is only known at apply time:
     # check the module's source for IMDSv2 and at-rest encryption instead.
     assert changes["module.cluster.aws_emr_security_configuration.this"]["after_unknown"]["configuration"] is True
@@ -403,6 +428,16 @@ def test_emr_cluster_plan_json(moto_env, tmp_path):
         "EnableEbsEncryption = true",
     ):
         assert setting in source
+
+    # idle_timeout_minutes: 0 turns EMR's auto-termination off (it used to become 60 seconds)
+    spec_path = _example("emr", tmp_path, region=REGION, node_groups=groups, idle_timeout_minutes=0)
+    proc = run_cli("plan", "--json", "-f", str(spec_path), cwd=tmp_path, env=moto_env)
+    assert proc.returncode == 0, proc.stderr
+    plan = json.loads(Terraform(tf_dir, mirror=Path(moto_env[MIRROR_ENV])).run("show", "-json", "tfplan"))
+    cluster = next(
+        rc["change"]["after"] for rc in plan["resource_changes"] if rc["address"].endswith("emr_cluster.this")
+    )
+    assert cluster["auto_termination_policy"] == []
 
 
 def test_missing_credentials_are_one_line_with_the_fix(moto_env, tmp_path):

@@ -205,14 +205,16 @@ def test_emr_step_submit_poll_and_logs(moto_aws, tmp_path):
     assert outcome.state == "FAILED" and len(polls) == 2 and f"step {step_id}: RUNNING" in seen
 
     log_uri = "s3://bkt/clusterctl/emrc/logs/emr/"
-    assert emr_steps.fetch_step_log(s3, log_uri, cluster_id, step_id) is None
+    assert emr_steps.read_step_logs(s3, log_uri, cluster_id, step_id) == emr_steps.StepLogs(
+        f"{log_uri}{cluster_id}/steps/{step_id}/", None, None
+    )
     stderr = "INFO Client: Submitted application application_1700000000000_0007\nTraceback: boom\n"
     s3.put_object(
         Bucket="bkt",
         Key=f"clusterctl/emrc/logs/emr/{cluster_id}/steps/{step_id}/stderr.gz",
         Body=gzip.compress(stderr.encode()),
     )
-    assert emr_steps.fetch_step_log(s3, log_uri, cluster_id, step_id) == stderr
+    assert emr_steps.read_step_logs(s3, log_uri, cluster_id, step_id).stderr == stderr
     container = f"clusterctl/emrc/logs/emr/{cluster_id}/containers/application_1700000000000_0007"
     s3.put_object(
         Bucket="bkt",
@@ -225,6 +227,7 @@ def test_emr_step_submit_poll_and_logs(moto_aws, tmp_path):
         Body=gzip.compress(b"executor noise\n"),
     )
     assert emr_steps.fetch_driver_stdout(s3, log_uri, cluster_id, stderr) == '{"images": 3}\n'
+    assert emr_steps.read_step_logs(s3, log_uri, cluster_id, step_id).stdout == '{"images": 3}\n'
 
     timed_out = emr.add_job_flow_steps(
         JobFlowId=cluster_id,
@@ -363,3 +366,96 @@ def test_invalid_spec_makes_no_aws_call(counting_server, tmp_path):
     assert hits == []
     assert not (tmp_path / ".clusterctl").exists()
     assert not Path(tmp_path / "terraform.tfstate").exists()
+
+
+def _emr_provider(tmp_path: Path, cluster_id: str):
+    """An EmrProvider whose terraform outputs are those of ``cluster_id`` in moto (no terraform run)."""
+    from clusterctl.providers import get_provider
+    from clusterctl.workdir import Workdir
+
+    spec = parse_spec(aws_spec(name="emrc", provider="emr", versions={"emr_release": "emr-7.13.0"}))
+    provider = get_provider(spec, Workdir(tmp_path / "wd"))
+    outputs = {"cluster_id": cluster_id, "bucket_name": "bkt", "log_uri": "s3://bkt/clusterctl/emrc/logs/emr/"}
+    provider.outputs = lambda: outputs  # type: ignore[method-assign]
+    provider.STEP_POLL_S, provider.LOG_POLL_S = 0.05, 0.05
+    return provider
+
+
+def _job(tmp_path: Path) -> Job:
+    main = tmp_path / "job.py"
+    main.write_text("print('hi')\n")
+    return Job(main=main, args=(), name="census", py_files=())
+
+
+def test_emr_submit_waits_for_the_step_logs_that_emr_writes_later(moto_aws, tmp_path):
+    """The step succeeds; EMR writes its stderr and then the driver's stdout to S3 a while later: submit
+    shows the driver's output once it is there, and `logs` has it."""
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="bkt", CreateBucketConfiguration={"LocationConstraint": REGION})
+    cluster_id = _emr_cluster("emrc")
+    provider = _emr_provider(tmp_path, cluster_id)
+    provider.STEP_LOG_WAIT_S = 60.0
+    backend = emr_backends[DEFAULT_ACCOUNT_ID][REGION].clusters[cluster_id]
+    base = f"clusterctl/emrc/logs/emr/{cluster_id}"
+    messages: list[str] = []
+    waits_seen = threading.Event()
+
+    def report(message, *args):
+        messages.append(message)
+        if backend.steps and backend.steps[0].state != "COMPLETED":
+            backend.steps[0].state = "COMPLETED"  # EMR finishes the step while submit polls
+        if "waiting for EMR to write the step's logs" in message and not waits_seen.is_set():
+            waits_seen.set()
+            threading.Timer(0.3, write_logs).start()
+
+    def write_logs():  # minutes later on EMR: stderr naming the application, then the driver's stdout
+        step_id = backend.steps[0].id
+        s3.put_object(
+            Bucket="bkt",
+            Key=f"{base}/steps/{step_id}/stderr.gz",
+            Body=gzip.compress(b"Submitted application application_1700000000000_0003\n"),
+        )
+        s3.put_object(
+            Bucket="bkt",
+            Key=f"{base}/containers/application_1700000000000_0003/container_1700000000000_0003_01_000001/stdout.gz",
+            Body=gzip.compress(b'{"images": 320}\n'),
+        )
+
+    lines: list[str] = []
+    result = provider.submit(_job(tmp_path), report, lines.append)
+    assert result.exit_code == 0 and lines == ['{"images": 320}']
+    assert waits_seen.is_set(), "the logs were not there at once: submit must have waited for them"
+    assert result.stdout.read_text() == '{"images": 320}\n'
+    assert "application_1700000000000_0003" in result.driver_log.read_text()
+    logs = {f.label: f.path.read_text() for f in provider.logs(result.run_id)}
+    assert logs["driver stdout"] == '{"images": 320}\n'
+
+
+def test_emr_submit_says_where_the_logs_will_be_when_they_never_come(moto_aws, tmp_path):
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="bkt", CreateBucketConfiguration={"LocationConstraint": REGION})
+    cluster_id = _emr_cluster("emrc")
+    provider = _emr_provider(tmp_path, cluster_id)
+    provider.STEP_LOG_WAIT_S = 0.3
+    backend = emr_backends[DEFAULT_ACCOUNT_ID][REGION].clusters[cluster_id]
+
+    messages: list[str] = []
+
+    def report(message, *args):
+        messages.append(message)
+        if backend.steps:
+            backend.steps[0].state = "COMPLETED"
+
+    lines: list[str] = []
+    result = provider.submit(_job(tmp_path), report, lines.append)
+    step_id = backend.steps[0].id
+    where = f"s3://bkt/clusterctl/emrc/logs/emr/{cluster_id}/steps/{step_id}/"
+    assert result.exit_code == 0 and lines == []
+    assert any(where in m and f"clusterctl logs {result.run_id}" in m for m in messages), messages
+    assert where in result.driver_log.read_text()
+    # EMR writes them later: `logs` fetches them then
+    base = f"clusterctl/emrc/logs/emr/{cluster_id}"
+    s3.put_object(Bucket="bkt", Key=f"{base}/steps/{step_id}/stderr.gz", Body=gzip.compress(b"no app here\n"))
+    s3.put_object(Bucket="bkt", Key=f"{base}/steps/{step_id}/stdout.gz", Body=gzip.compress(b"late output\n"))
+    logs = {f.label: f.path.read_text() for f in provider.logs(result.run_id)}
+    assert logs == {"step stderr": "no app here\n", "driver stdout": "late output\n"}

@@ -232,5 +232,41 @@ def test_emr_bootstrap_installs_the_workload_packages_with_cpu_torch(tmp_path):
     assert "'dlib-bin>=19.24'" in rest and "'mtcnn>=1.0'" in rest  # the face workloads' extra
     assert "pyspark" not in script  # EMR brings its own Spark
     assert lines.index(torch_line) < len(lines) - 1  # torch first, so the rest finds it installed
+    # EMR 7's python3 is 3.9: the packages go into a venv of the driver's version, checked before any install
+    assert "python3.11 -m venv /opt/clusterctl/venv" in script and "sudo python3 -m pip" not in script
+    check = next(i for i, ln in enumerate(lines) if "sys.version_info[:2] == (3, 11)" in ln)
+    assert check < lines.index(torch_line) and all("/opt/clusterctl/venv/bin/python -m pip" in ln for ln in lines[-2:])
     (tmp_path / "b.sh").write_text(script)
     assert subprocess.run(["bash", "-n", str(tmp_path / "b.sh")], check=False).returncode == 0
+
+
+def test_emr_configurations_point_pyspark_at_the_venv_and_size_a_different_task_type(tmp_path):
+    def configs(task_type):
+        data = aws_spec(provider="emr", versions={"emr_release": "emr-7.13.0"})
+        data["node_groups"]["task"] = {"instance_type": task_type, "count": 2, "market": "spot"}
+        wd = Workdir(tmp_path / task_type)
+        render_spec(parse_spec(data), wd)
+        cluster = json.loads((wd.root / "terraform" / "main.tf.json").read_text())["module"]["cluster"]
+        task = cluster["task_configurations_json"]
+        return json.loads(cluster["configurations_json"]), json.loads(task) if task else None
+
+    cluster, task = configs(aws_spec()["node_groups"]["core"]["instance_type"])
+    assert task is None  # same type as core: the cluster's sizing fits
+    env = next(c for c in cluster if c["Classification"] == "spark-env")
+    assert env["Configurations"] == [
+        {
+            "Classification": "export",
+            "Properties": {
+                "PYSPARK_PYTHON": "/opt/clusterctl/venv/bin/python",
+                "PYSPARK_DRIVER_PYTHON": "/opt/clusterctl/venv/bin/python",
+            },
+        }
+    ]
+    spark = next(c for c in cluster if c["Classification"] == "spark-defaults")["Properties"]
+    assert spark["spark.pyspark.python"] == "/opt/clusterctl/venv/bin/python" and "spark.master" not in spark
+    cluster, task = configs("m5.4xlarge")
+    core_yarn = next(c for c in cluster if c["Classification"] == "yarn-site")["Properties"]
+    assert task is not None and [c["Classification"] for c in task] == ["yarn-site"]
+    key = "yarn.nodemanager.resource.memory-mb"
+    assert int(task[0]["Properties"][key]) > int(core_yarn[key])
+    assert task[0]["Properties"]["yarn.nodemanager.resource.cpu-vcores"] == "16"

@@ -2,6 +2,7 @@
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, ClassVar
 
 from clusterctl.config.properties import Ruled
@@ -9,13 +10,10 @@ from clusterctl.errors import ClusterctlError
 from clusterctl.progress import LineSink, Reporter
 from clusterctl.providers.aws import client as aws
 from clusterctl.providers.aws import emr_steps
-from clusterctl.providers.aws.emr_config import bootstrap_script, emr_configurations
+from clusterctl.providers.aws.emr_config import EMR_PYTHON, bootstrap_script, emr_configurations, task_configurations
 from clusterctl.providers.aws.terraformed import TerraformedProvider
 from clusterctl.providers.base import ClusterStatus, Job, LogFile, Properties, RunResult, WorkerInfo
 from clusterctl.remote.hosts import Hosts
-
-EMR_PYTHON = "/usr/bin/python3"
-STEP_LOG_WAIT_S = 420.0  # EMR pushes step logs to S3 about every five minutes
 
 
 class EmrProvider(TerraformedProvider):
@@ -25,18 +23,30 @@ class EmrProvider(TerraformedProvider):
     CLUSTER_MODULE = "emr-cluster"
     OUTPUTS = ("cluster_id", "master_public_dns", "log_uri")
     DEPLOY_MODE = Ruled("cluster", "EMR steps run the driver in YARN")
-    PYTHON = Ruled(EMR_PYTHON, "EMR's system Python, where the bootstrap action installs the workload packages")
+    PYTHON = Ruled(EMR_PYTHON, "the bootstrap action's venv of the driver's Python version (EMR's python3 is 3.9)")
+    # AmazonEMRServicePolicy_v2 launches only into subnets and security groups carrying this tag.
+    LAUNCH_TAGS: ClassVar[dict[str, str]] = {"for-use-with-amazon-emr-managed-policies": "true"}
+    STEP_POLL_S: ClassVar[float] = 10.0
+    LOG_POLL_S: ClassVar[float] = 15.0
+    STEP_LOG_WAIT_S: ClassVar[float] = 420.0  # EMR pushes step logs to S3 about every five minutes
 
     def cluster_inputs(self, properties: Properties) -> dict[str, Any]:
-        """Release, security group, configurations from the properties, bootstrap action, idle timeout."""
+        """Release, security group, configurations from the properties (the task group's own when its type
+        sizes differently), bootstrap action, idle timeout (0: EMR's auto-termination off)."""
+        task = task_configurations(properties)
         return {
             "release_label": self.spec.versions.emr_release,
             "additional_security_group_ids": ["${module.network.security_group_id}"],
             "additional_master_security_group_ids": ["${module.network.ssh_security_group_id}"],
             "configurations_json": json.dumps(emr_configurations(properties), sort_keys=True),
+            "task_configurations_json": json.dumps(task, sort_keys=True) if task else None,
             "bootstrap_script": bootstrap_script(self.spec),
-            "idle_timeout_seconds": max(60, self.spec.idle_timeout_minutes * 60),
+            "idle_timeout_seconds": self.spec.idle_timeout_minutes * 60,
         }
+
+    def environment_facts(self, outputs: dict[str, Any]) -> dict[str, Any]:
+        """Also the EMR release (which fixes the image, Spark and Hadoop)."""
+        return super().environment_facts(outputs) | {"emr_release": self.spec.versions.emr_release}
 
     def _cluster_id(self) -> str:
         cluster_id = self.outputs().get("cluster_id")
@@ -84,7 +94,8 @@ class EmrProvider(TerraformedProvider):
         )
 
     def submit(self, job: Job, report: Reporter, on_output: LineSink) -> RunResult:
-        """Upload the job, run it as a ``spark-submit --deploy-mode cluster`` step, wait, fetch its logs."""
+        """Upload the job, run it as a ``spark-submit --deploy-mode cluster`` step, wait for it, then for
+        its logs in S3 (EMR writes them minutes after the step ends), and show the driver's output."""
         outputs = self.outputs()
         cluster_id = self._cluster_id()
         run_id = f"{datetime.now(UTC).strftime('%Y%m%d-%H%M%S-%f')}-{job.name}"
@@ -97,28 +108,53 @@ class EmrProvider(TerraformedProvider):
             report(f"uploading {job.name} to s3://{outputs['bucket_name']}/{self.spec.bucket_prefix}/jobs/{run_id}/")
             main_uri, py_files = emr_steps.upload_job(s3, outputs["bucket_name"], self.spec.bucket_prefix, run_id, job)
             step_id = emr_steps.add_step(emr, cluster_id, job, main_uri, py_files)
-            outcome = emr_steps.wait_step(emr, cluster_id, step_id, report)
-            wait = 0.0 if outcome.state == "COMPLETED" else STEP_LOG_WAIT_S
-            stderr = emr_steps.fetch_step_log(s3, outputs["log_uri"], cluster_id, step_id, "stderr", wait) or ""
-            stdout = emr_steps.fetch_driver_stdout(s3, outputs["log_uri"], cluster_id, stderr) or ""
-        (run_dir / "driver.log").write_text(stderr or f"(no step log in {outputs['log_uri']} yet)\n")
-        (run_dir / "stdout.txt").write_text(stdout)
-        (run_dir / "step.json").write_text(
-            json.dumps({"cluster_id": cluster_id, "step_id": step_id, "state": outcome.state, "reason": outcome.reason})
-            + "\n"
-        )
-        for line in stdout.splitlines():
+            outcome = emr_steps.wait_step(emr, cluster_id, step_id, report, poll_s=self.STEP_POLL_S)
+            (run_dir / "step.json").write_text(
+                json.dumps(
+                    {"cluster_id": cluster_id, "step_id": step_id, "state": outcome.state, "reason": outcome.reason}
+                )
+                + "\n"
+            )
+            logs = emr_steps.wait_step_logs(
+                s3, outputs["log_uri"], cluster_id, step_id, report, self.STEP_LOG_WAIT_S, self.LOG_POLL_S
+            )
+        self._keep_logs(run_dir, logs)
+        for line in (logs.stdout or "").splitlines():
             on_output(line)
+        if logs.stdout is None:
+            report(
+                f"EMR has not written the driver's output to S3 yet; it lands in {logs.location} (and the "
+                f"application's container logs beside it) within minutes: `clusterctl logs {run_id}` fetches it"
+            )
         wall = (datetime.now(UTC) - start).total_seconds()
         code = 0 if outcome.state == "COMPLETED" else 1
         return RunResult(run_id, step_id, code, wall, run_dir / "stdout.txt", run_dir / "driver.log")
 
+    @staticmethod
+    def _keep_logs(run_dir: Path, logs: emr_steps.StepLogs) -> None:
+        missing = f"(not written by EMR yet; it will be in {logs.location})\n"
+        (run_dir / "driver.log").write_text(logs.stderr if logs.stderr is not None else missing)
+        (run_dir / "stdout.txt").write_text(logs.stdout if logs.stdout is not None else "")
+        (run_dir / "logs-complete").unlink(missing_ok=True)
+        if logs.stdout is not None:
+            (run_dir / "logs-complete").write_text(logs.location + "\n")
+
     def logs(self, run_id: str | None = None) -> list[LogFile]:
-        """Step logs fetched by ``submit`` (the full set stays in the cluster's S3 log location)."""
+        """The step's logs, fetched again from S3 when ``submit`` left before EMR had written them."""
         runs = self.workdir.runs()
         run = self.workdir.path("runs") / run_id if run_id else (runs[-1] if runs else None)
         if run is None or not run.is_dir():
             raise ClusterctlError(f"no run {run_id or '(none yet)'} in {self.workdir.path('runs')}")
+        step = run / "step.json"
+        if step.is_file() and not (run / "logs-complete").exists():
+            ids = json.loads(step.read_text())
+            with aws.aws_errors(self.spec.region):
+                self._keep_logs(
+                    run,
+                    emr_steps.read_step_logs(
+                        aws.client("s3", self.spec.region), self.outputs()["log_uri"], ids["cluster_id"], ids["step_id"]
+                    ),
+                )
         return [LogFile("step stderr", run / "driver.log"), LogFile("driver stdout", run / "stdout.txt")]
 
     def hosts(self) -> Hosts:

@@ -8,27 +8,54 @@ from typing import Any
 from clusterctl.config.properties import OVERRIDE_SECTIONS, Setting
 from clusterctl.config.spec import ClusterSpec
 
-# Keys EMR sets itself (hosts, paths, master); clusterctl only sends sizing and overrides.
-EMR_MANAGED_KEYS = {"spark.master", "spark.submit.deployMode", "spark.pyspark.python", "spark.eventLog.dir"}
+# Keys EMR sets itself (hosts, paths, master); clusterctl only sends sizing, overrides and the Python.
+EMR_MANAGED_KEYS = {"spark.master", "spark.submit.deployMode", "spark.eventLog.dir"}
+# EMR 7.x's system python3 is 3.9; the workloads need the driver's minor version (3.10+ syntax), so the
+# bootstrap action builds a venv of that version and PySpark is pointed at it on every node.
+EMR_VENV = "/opt/clusterctl/venv"
+EMR_PYTHON = f"{EMR_VENV}/bin/python"
+TASK_FILE = "yarn-site.task.xml"  # rendered when the task type's YARN sizing differs from core's
+
+
+def _classification(fname: str, settings: dict[str, Setting]) -> dict[str, Any] | None:
+    props = {
+        s.key: s.value
+        for s in settings.values()
+        if (s.origin in ("computed", "override") or s.key == "spark.pyspark.python") and s.key not in EMR_MANAGED_KEYS
+    }
+    if not props:
+        return None
+    classification = fname.removesuffix(".xml").removesuffix(".conf")
+    return {"Classification": classification, "Properties": dict(sorted(props.items()))}
 
 
 def emr_configurations(settings: dict[str, dict[str, Setting]]) -> list[dict[str, Any]]:
-    """EMR ``Configurations`` from clusterctl's computed values and the spec's overrides."""
-    out = []
-    for fname in OVERRIDE_SECTIONS:
-        props = {
-            s.key: s.value
-            for s in settings[fname].values()
-            if s.origin in ("computed", "override") and s.key not in EMR_MANAGED_KEYS
-        }
-        if props:
-            out.append(
+    """EMR ``Configurations`` from clusterctl's computed values and the spec's overrides, plus the
+    workloads' Python for PySpark on every node (``spark-env`` export, which YARN containers inherit)."""
+    out = [c for fname in OVERRIDE_SECTIONS if (c := _classification(fname, settings[fname]))]
+    python = settings["spark-env.sh"]["PYSPARK_PYTHON"].value
+    out.append(
+        {
+            "Classification": "spark-env",
+            "Properties": {},
+            "Configurations": [
                 {
-                    "Classification": fname.removesuffix(".xml").removesuffix(".conf"),
-                    "Properties": dict(sorted(props.items())),
+                    "Classification": "export",
+                    "Properties": {"PYSPARK_PYTHON": python, "PYSPARK_DRIVER_PYTHON": python},
                 }
-            )
+            ],
+        }
+    )
     return out
+
+
+def task_configurations(settings: dict[str, dict[str, Setting]]) -> list[dict[str, Any]] | None:
+    """The task instance group's own ``yarn-site`` (NodeManager sizing of its type), or None when the task
+    nodes size like the core nodes (then the cluster's configurations fit them)."""
+    if TASK_FILE not in settings:
+        return None
+    task = _classification("yarn-site.xml", settings[TASK_FILE])
+    return [task] if task else None
 
 
 def node_packages() -> list[str]:
@@ -46,24 +73,28 @@ TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
 
 def bootstrap_script(spec: ClusterSpec) -> str:
-    """EMR bootstrap action: install the workloads' Python packages on every node.
+    """EMR bootstrap action: a venv of the driver's Python version (EMR's python3 is older) with the
+    workloads' packages, on every node.
 
     torch comes from PyTorch's CPU index first (PyPI's Linux wheel is the multi-GB CUDA build);
     the other packages then find it installed.
     """
+    version = spec.versions.python
     packages = node_packages()
     torch = [p for p in packages if p.startswith("torch")]
     rest = " ".join(f"'{p}'" for p in packages if p not in torch)
+    pip = f"sudo {EMR_PYTHON} -m pip install --quiet --disable-pip-version-check"
     lines = [
         "#!/bin/bash",
-        f"# clusterctl bootstrap for EMR cluster {spec.name}: Python packages the workloads need.",
+        f"# clusterctl bootstrap for EMR cluster {spec.name}: Python {version} and the workloads' packages.",
         "set -euo pipefail",
-        # native LAPACK for Spark ML (PCA's SVD), else netlib's pure-Java fallback
-        "sudo dnf install -y -q openblas lapack || sudo yum install -y -q openblas lapack || true",
+        # Amazon Linux 2023 (EMR 7.x) packages Python 3.11; native LAPACK for Spark ML (PCA's SVD),
+        # else netlib's pure-Java fallback
+        f"sudo dnf install -y -q python{version} python{version}-pip openblas lapack",
+        f"sudo python{version} -m venv {EMR_VENV}",
+        f"{EMR_PYTHON} -c 'import sys; assert sys.version_info[:2] == ({version.replace('.', ', ')}), sys.version'",
     ]
     if torch:
-        lines.append(
-            f"sudo python3 -m pip install --quiet --index-url {TORCH_CPU_INDEX} " + " ".join(f"'{p}'" for p in torch)
-        )
-    lines.append(f"sudo python3 -m pip install --quiet {rest}")
+        lines.append(f"{pip} --index-url {TORCH_CPU_INDEX} " + " ".join(f"'{p}'" for p in torch))
+    lines.append(f"{pip} {rest}")
     return "\n".join(lines) + "\n"

@@ -124,30 +124,63 @@ def wait_cluster(
         sleep(poll_s)
 
 
-def fetch_step_log(
+@dataclass(frozen=True)
+class StepLogs:
+    """What EMR has written to S3 about a step: its ``stderr`` (spark-submit's, naming the YARN
+    application) and the driver's stdout (cluster deploy mode: the application's first container)."""
+
+    location: str  # where EMR writes them: s3://bucket/prefix/<cluster>/steps/<step>/
+    stderr: str | None
+    stdout: str | None
+
+
+def step_log_location(log_uri: str, cluster_id: str, step_id: str) -> str:
+    """``s3://…/<cluster>/steps/<step>/``: where EMR pushes a step's logs."""
+    return f"{log_uri.rstrip('/')}/{cluster_id}/steps/{step_id}/"
+
+
+def _read_gz(s3: Any, bucket: str, key: str) -> str | None:
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except s3.exceptions.NoSuchKey:
+        return None
+    return gzip.decompress(body).decode(errors="replace")
+
+
+def read_step_logs(s3: Any, log_uri: str, cluster_id: str, step_id: str) -> StepLogs:
+    """The step's logs as far as EMR has written them (None where not yet)."""
+    location = step_log_location(log_uri, cluster_id, step_id)
+    bucket, prefix = split_s3(location)
+    stderr = _read_gz(s3, bucket, f"{prefix}stderr.gz")
+    stdout = fetch_driver_stdout(s3, log_uri, cluster_id, stderr) if stderr else None
+    if stderr and stdout is None and not re.search(r"application_\d+_\d+", stderr):
+        stdout = _read_gz(s3, bucket, f"{prefix}stdout.gz")  # no YARN application: spark-submit's own
+    return StepLogs(location, stderr, stdout)
+
+
+def wait_step_logs(
     s3: Any,
     log_uri: str,
     cluster_id: str,
     step_id: str,
-    stream: str = "stderr",
-    wait_s: float = 0.0,
+    report: Reporter,
+    wait_s: float,
+    poll_s: float = 15.0,
     sleep: Callable[[float], None] = time.sleep,
-) -> str | None:
-    """The step's ``stderr``/``stdout`` from EMR's S3 log location (EMR uploads them within minutes)."""
-    bucket, prefix = split_s3(log_uri)
-    key = f"{prefix.rstrip('/')}/{cluster_id}/steps/{step_id}/{stream}.gz".lstrip("/")
+) -> StepLogs:
+    """Poll S3 until the driver's stdout is there, or ``wait_s`` passed: EMR pushes step and container
+    logs about every five minutes, so right after a step ends they are usually missing."""
     deadline = time.monotonic() + wait_s
     while True:
-        try:
-            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-            return gzip.decompress(body).decode(errors="replace")
-        except s3.exceptions.NoSuchKey:
-            if time.monotonic() >= deadline:
-                return None
-            sleep(15)
+        logs = read_step_logs(s3, log_uri, cluster_id, step_id)
+        left = deadline - time.monotonic()
+        if logs.stdout is not None or left <= 0:
+            return logs
+        report(f"waiting for EMR to write the step's logs to {logs.location} ({left:.0f} s more at most)")
+        sleep(min(poll_s, max(left, 0.0)))
 
 
-def fetch_driver_stdout(s3: Any, log_uri: str, cluster_id: str, step_stderr: str) -> str | None:
+def fetch_driver_stdout(s3: Any, log_uri: str, cluster_id: str, step_stderr: str | None) -> str | None:
     """The driver's stdout (cluster deploy mode: the YARN application's first container) from S3 logs."""
     match = re.search(r"(application_\d+_\d+)", step_stderr or "")
     if not match:

@@ -31,13 +31,19 @@ def _group(spec: ClusterSpec, role: str) -> dict[str, Any]:
 
 
 def root_module(
-    spec: ClusterSpec, cluster_module: str, cluster_inputs: dict[str, Any], outputs: tuple[str, ...]
+    spec: ClusterSpec,
+    cluster_module: str,
+    cluster_inputs: dict[str, Any],
+    outputs: tuple[str, ...],
+    launch_tags: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The root module as a JSON-serialisable dict: network, storage and the provider's cluster module
     (``infra/modules/<cluster_module>`` called with the shared inputs plus ``cluster_inputs``), whose
-    ``outputs`` become the root's."""
+    ``outputs`` become the root's. ``launch_tags`` go on the subnet and security groups as well."""
     tags = {aws.CLUSTER_TAG: spec.name, **spec.tags}
-    provider: dict[str, Any] = {"region": spec.region, "default_tags": [{"tags": tags}]}
+    # Every resource carries the TTL, so `sweep` can judge any leftover (a VPC, a role) on its own.
+    default_tags = tags | {aws.TTL_TAG: "${var.ttl}"}
+    provider: dict[str, Any] = {"region": spec.region, "default_tags": [{"tags": default_tags}]}
     if aws.endpoint():
         url = aws.endpoint()
         provider |= {
@@ -54,6 +60,7 @@ def root_module(
             "source": "./modules/network",
             "ssh_cidrs": "${var.ssh_cidrs}",
             "allow_world_ssh": spec.network.allow_world_ssh,
+            "launch_tags": launch_tags or {},
         },
         "storage": common
         | {
@@ -110,10 +117,11 @@ def module_files(names: tuple[str, ...]) -> dict[str, str]:
     return files
 
 
-def runtime_vars(spec: ClusterSpec, now: datetime | None = None) -> dict[str, Any]:
+def runtime_vars(spec: ClusterSpec, now: datetime | None = None, ttl: str | None = None) -> dict[str, Any]:
     """Plan-time values: SSH CIDRs (default: your /32), public key, bucket name, TTL timestamp.
 
-    Makes the first AWS call (STS) only here, after the spec validated.
+    ``ttl``: the one a running cluster already carries (``ttl_hours`` counts from the first ``up``, so
+    a second ``up`` re-tags nothing). Makes the first AWS call (STS) only here, after the spec validated.
     """
     key_path = Path(spec.network.ssh_public_key).expanduser()
     if not key_path.is_file():
@@ -127,7 +135,7 @@ def runtime_vars(spec: ClusterSpec, now: datetime | None = None) -> dict[str, An
     bucket = spec.storage.bucket
     if bucket is None:
         bucket = f"clusterctl-{spec.name[:39]}-{aws.account_id(spec.region)}"
-    ttl = ((now or datetime.now(UTC)) + timedelta(hours=spec.ttl_hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    ttl = ttl or ((now or datetime.now(UTC)) + timedelta(hours=spec.ttl_hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {
         "ssh_cidrs": spec.network.ssh_cidrs or [aws.caller_cidr()],
         "ssh_public_key": public_key,

@@ -44,6 +44,7 @@ class TerraformedProvider:
     OUTPUTS: ClassVar[tuple[str, ...]]  # the cluster module's outputs, re-exported by the root
     DEPLOY_MODE: ClassVar[Ruled]
     PYTHON: ClassVar[Ruled]
+    LAUNCH_TAGS: ClassVar[dict[str, str]] = {}  # extra tags on the subnet and security groups
 
     def __init__(self, spec: ClusterSpec, workdir: Workdir) -> None:
         self.spec = spec
@@ -71,7 +72,9 @@ class TerraformedProvider:
 
     def extra_files(self, properties: Properties) -> dict[str, str]:
         """The Terraform root module (``terraform/main.tf.json``) and the modules it calls."""
-        root = root_module(self.spec, self.CLUSTER_MODULE, self.cluster_inputs(properties), self.OUTPUTS)
+        root = root_module(
+            self.spec, self.CLUSTER_MODULE, self.cluster_inputs(properties), self.OUTPUTS, self.LAUNCH_TAGS
+        )
         files = {f"{TF_DIR}/main.tf.json": json.dumps(root, indent=2, sort_keys=True) + "\n"}
         return files | module_files((*SHARED_MODULES, self.CLUSTER_MODULE))
 
@@ -107,9 +110,13 @@ class TerraformedProvider:
     def plan(self, report: Reporter) -> PlanResult:
         """Resolve plan-time values, ``terraform init`` + ``plan -out``, and summarise the plan."""
         report("checking AWS credentials and plan-time values")
-        tfvars = runtime_vars(self.spec)
         tf = self.tf
-        (tf.dir / "terraform.tfvars.json").write_text(json.dumps(tfvars, indent=2, sort_keys=True) + "\n")
+        tfvars_path = tf.dir / "terraform.tfvars.json"
+        # a cluster that exists keeps its TTL: ttl_hours counts from the first `up`
+        state = tf.dir / "terraform.tfstate"
+        live = state.is_file() and tfvars_path.is_file() and bool(json.loads(state.read_text()).get("resources"))
+        tfvars = runtime_vars(self.spec, ttl=json.loads(tfvars_path.read_text()).get("ttl") if live else None)
+        tfvars_path.write_text(json.dumps(tfvars, indent=2, sort_keys=True) + "\n")
         report("terraform init")
         self._tf_call(tf.init)
         report("terraform plan")
@@ -129,7 +136,19 @@ class TerraformedProvider:
         self.plan(report)
         report("terraform apply (resumable: run `clusterctl up` again after a failure)")
         self._tf_call(self.tf.apply, PLAN_FILE)
-        return self._tf_call(self.tf.output)
+        outputs = self._tf_call(self.tf.output)
+        self.workdir.record_environment(self.environment_facts(outputs))
+        return outputs
+
+    def environment_facts(self, outputs: dict[str, Any]) -> dict[str, Any]:
+        """What the cluster runs on, as recorded in the workdir's ``environment.json`` after each apply."""
+        return {
+            "provider": self.name,
+            "region": self.spec.region,
+            "bucket": outputs.get("bucket_name"),
+            "spark": self.spec.spark_version,
+            "python": self.spec.versions.python,
+        }
 
     def outputs(self) -> dict[str, Any]:
         """Terraform outputs ({} before the first apply)."""

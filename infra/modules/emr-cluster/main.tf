@@ -241,8 +241,12 @@ resource "aws_emr_cluster" "this" {
 
   configurations_json = var.configurations_json
 
-  auto_termination_policy {
-    idle_timeout = var.idle_timeout_seconds
+  dynamic "auto_termination_policy" {
+    for_each = var.idle_timeout_seconds > 0 ? [var.idle_timeout_seconds] : []
+
+    content {
+      idle_timeout = auto_termination_policy.value
+    }
   }
 
   ec2_attributes {
@@ -303,6 +307,9 @@ resource "aws_emr_instance_group" "task" {
   instance_type  = var.task.instance_type
   instance_count = var.task.count
   bid_price      = var.task.market == "spot" ? local.spot_bid_price : null
+
+  # A task type other than core's gets its own NodeManager sizing (the cluster's is core's).
+  configurations_json = var.task_configurations_json
 
   ebs_config {
     size                 = var.task.disk_gib

@@ -121,7 +121,8 @@ variable "configurations_json" {
   default     = "[]"
 
   validation {
-    condition     = can(tolist(jsondecode(var.configurations_json)))
+    # a tuple, not tolist(): classifications differ in shape (spark-env nests an export)
+    condition     = can(regex("^\\s*\\[", var.configurations_json)) && can(jsondecode(var.configurations_json))
     error_message = "configurations_json must be a JSON list of EMR configuration objects."
   }
 }
@@ -132,13 +133,24 @@ variable "bootstrap_script" {
 }
 
 variable "idle_timeout_seconds" {
-  description = "Seconds of idleness after which EMR terminates the cluster (60 - 604800)."
+  description = "Seconds of idleness after which EMR terminates the cluster (60 - 604800); 0 turns auto-termination off."
   type        = number
   default     = 3600
 
   validation {
-    condition     = var.idle_timeout_seconds >= 60 && var.idle_timeout_seconds <= 604800
-    error_message = "idle_timeout_seconds must be between 60 and 604800 (7 days)."
+    condition     = var.idle_timeout_seconds == 0 || (var.idle_timeout_seconds >= 60 && var.idle_timeout_seconds <= 604800)
+    error_message = "idle_timeout_seconds must be 0 (off) or between 60 and 604800 (7 days)."
+  }
+}
+
+variable "task_configurations_json" {
+  description = "EMR configurations of the task instance group alone (its own YARN sizing when its type differs from core's); null: the cluster's."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.task_configurations_json == null ? true : (can(regex("^\\s*\\[", var.task_configurations_json)) && can(jsondecode(var.task_configurations_json)))
+    error_message = "task_configurations_json must be a JSON list of EMR configuration objects."
   }
 }
 

@@ -36,7 +36,7 @@ resource "aws_subnet" "public" {
   availability_zone       = local.availability_zone
   map_public_ip_on_launch = false
 
-  tags = merge(var.tags, { Name = "${var.name}-public" })
+  tags = merge(var.tags, var.launch_tags, { Name = "${var.name}-public" })
 }
 
 resource "aws_route_table" "public" {
@@ -62,7 +62,7 @@ resource "aws_security_group" "cluster" {
   description = "clusterctl ${var.name}: all traffic between cluster members, HTTP(S) out"
   vpc_id      = aws_vpc.this.id
 
-  tags = merge(var.tags, { Name = "${var.name}-cluster" })
+  tags = merge(var.tags, var.launch_tags, { Name = "${var.name}-cluster" })
 }
 
 # SSH from the allowed CIDRs, attached to the master only: workers are reached through it (ProxyJump).
@@ -71,7 +71,7 @@ resource "aws_security_group" "ssh" {
   description = "clusterctl ${var.name}: SSH from allowed CIDRs, on the master only"
   vpc_id      = aws_vpc.this.id
 
-  tags = merge(var.tags, { Name = "${var.name}-ssh" })
+  tags = merge(var.tags, var.launch_tags, { Name = "${var.name}-ssh" })
 }
 
 resource "aws_vpc_security_group_ingress_rule" "ssh" {

@@ -62,3 +62,9 @@ variable "allow_world_ssh" {
   type        = bool
   default     = false
 }
+
+variable "launch_tags" {
+  description = "Extra tags on the subnet and the security groups, the resources a cluster launches into (EMR: for-use-with-amazon-emr-managed-policies = true, which AmazonEMRServicePolicy_v2 requires)."
+  type        = map(string)
+  default     = {}
+}
