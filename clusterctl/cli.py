@@ -21,6 +21,7 @@ from clusterctl import __version__
 from clusterctl.data.fetch import load_datasets
 from clusterctl.data.subset import DEFAULT_DATA, DEFAULT_LFW, DEFAULT_LFW_META
 from clusterctl.errors import ClusterctlError, SpecError
+from clusterctl.nodeenv.requirements import TORCH_CPU_INDEX
 from clusterctl.progress import Reporter
 from clusterctl.providers import PROVIDERS
 from workloads.jobs import JOBS
@@ -682,39 +683,68 @@ def cost(spec_path: Path, as_json: bool, bench_dir: Path) -> None:
 
 
 @cli.command()
-@click.option("--region", required=True, help="AWS region to sweep.")
+@click.option("--region", required=True, help="AWS region to sweep (IAM roles are account-wide: seen from any region).")
 @click.option("--cluster", "only", help="Only this cluster, whatever its TTL (orphan clean-up).")
-@click.option("--destroy", is_flag=True, help="Terminate what is listed (default: list only).")
+@click.option("--destroy", is_flag=True, help="Remove what is listed (default: list only).")
+@click.option(
+    "--delete-bucket",
+    is_flag=True,
+    help="Also empty and delete the clusters' buckets (default: kept, results live there).",
+)
 @click.option("--yes", is_flag=True, help="Do not ask before destroying.")
 @JSON_OPTION
-def sweep(region: str, only: str | None, destroy: bool, yes: bool, as_json: bool) -> None:
-    """List (and with --destroy, terminate) clusters whose clusterctl:ttl tag has expired.
+def sweep(region: str, only: str | None, destroy: bool, delete_bucket: bool, yes: bool, as_json: bool) -> None:
+    """List (and with --destroy, remove) clusters whose clusterctl:ttl tag has expired.
 
-    Clusters with a workdir here are destroyed with terraform; others have their instances and EMR
-    clusters terminated directly.
+    Lists everything `up` creates: instances, EMR clusters, the network, key pairs, IAM roles and
+    instance profiles, the EMR KMS key and security configuration, buckets. Clusters with a workdir
+    here are destroyed with terraform; others are removed directly, in dependency order.
 
     \b
     Example:
-      clusterctl sweep --region eu-west-3                  # what expired
-      clusterctl sweep --region eu-west-3 --destroy --yes  # remove it
+      clusterctl sweep --region eu-west-3                        # what expired, what it left
+      clusterctl sweep --region eu-west-3 --destroy --yes        # remove it; buckets are kept
+      clusterctl sweep --region eu-west-3 --cluster fruits --destroy --yes --delete-bucket
     """
     from clusterctl.providers.aws.sweep import sweep as do_sweep
 
-    if destroy and not yes and not click.confirm("terminate the expired clusters listed?", err=True):
-        raise click.exceptions.Abort()
+    if destroy and not yes:
+        with _progress() as report:
+            listed = do_sweep(region, only, False, report)
+        _print_sweep(listed, err)
+        if not listed["clusters"]:
+            return
+        if not click.confirm(f"remove the {len(listed['clusters'])} clusters listed?", err=True):
+            raise click.exceptions.Abort()
     with _progress() as report:
-        result = do_sweep(region, only, destroy, report)
+        result = do_sweep(region, only, destroy, report, delete_bucket=delete_bucket)
     if as_json:
         _emit_json(result)
-        return
+    else:
+        _print_sweep(result, out)
+    failed = [info["error"] for info in result["clusters"].values() if info.get("error")]
+    if failed:
+        raise ClusterctlError("; ".join(failed))
+
+
+def _print_sweep(result: dict[str, Any], console: Console) -> None:
+    """The sweep's table (cluster, ttl, expired?, kind, id), then what was done to each cluster."""
     if not result["clusters"]:
-        out.print(f"nothing to sweep in {region}")
+        console.print(f"nothing to sweep in {result['region']}")
+        return
+    table = Table(title=f"clusterctl clusters to sweep in {result['region']}")
+    for col in ("cluster", "ttl", "expired?", "kind", "id"):
+        table.add_column(col)
     for name, info in result["clusters"].items():
-        out.print(
-            f"{name}: ttl {info['ttl'] or 'none'}; {', '.join(info['resources'])}"
-            + (f" -> {info['action']}" if info.get("action") else ""),
-            highlight=False,
-        )
+        for res in info["resources"]:
+            expired = "yes" if info["expired"] else "no"
+            table.add_row(name, info["ttl"] or "none", expired, res["kind"], escape(res["id"]))
+    console.print(table)
+    for name, info in result["clusters"].items():
+        if info.get("action"):
+            console.print(f"{name}: {info['action']}", highlight=False)
+        for action in info.get("actions", []):
+            console.print(f"  {action}", highlight=False)
 
 
 @cli.command()
@@ -988,6 +1018,126 @@ def data_subset(
         _emit_json({"source": str(src), "dest": str(dest), "seed": seed, "classes": counts})
         return
     out.print(f"{sum(counts.values())} images of {len(counts)} classes copied to {dest}", highlight=False)
+
+
+@cli.group()
+def nodeenv() -> None:
+    """The nodes' Python environment: a hash-pinned lock, and a wheelhouse built once from it.
+
+    \b
+    Example:
+      clusterctl nodeenv lock --spark 4.0.1     # rewrite the committed lock (PyPI + PyTorch's CPU index)
+      clusterctl nodeenv build                  # download and check its files: ~/.cache/clusterctl/wheelhouse/<hash>
+    """
+
+
+def _package_sources(command: Any) -> Any:
+    """--index-url, --extra-index-url, --torch-index, --find-links: where pip looks (never this machine's pip
+    config)."""
+    for option in reversed(
+        [
+            click.option("--index-url", default=None, help="Base index instead of PyPI (pip's --index-url)."),
+            click.option("--extra-index-url", "extra_index_urls", multiple=True, help="Another index (repeatable)."),
+            click.option(
+                "--torch-index",
+                default=TORCH_CPU_INDEX,
+                show_default=True,
+                help="Index of torch's CPU build, one more extra index ('' for none).",
+            ),
+            click.option("--find-links", "find_links", multiple=True, help="A folder or URL of wheels (repeatable)."),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+@nodeenv.command("lock")
+@click.option("--spark", "spark_version", default=None, help="pyspark version. Default: the Spark `init` writes.")
+@click.option(
+    "--out", "out_path", type=click.Path(path_type=Path), default=None, help="Lock file. Default: the committed one."
+)
+@_package_sources
+@JSON_OPTION
+def nodeenv_lock(
+    spark_version: str | None,
+    out_path: Path | None,
+    index_url: str | None,
+    extra_index_urls: tuple[str, ...],
+    torch_index: str,
+    find_links: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Resolve the nodes' packages (workloads + faces extras, pyspark, CPU torch, boto3) for manylinux
+    x86_64 / CPython 3.11 and write them with exact versions and sha256 hashes.
+
+    pip's configuration on this machine is ignored: packages come from PyPI (or --index-url), the
+    extra indexes and --find-links only.
+
+    \b
+    Example:
+      clusterctl nodeenv lock --spark 4.0.1
+      clusterctl nodeenv lock --torch-index '' --find-links ./wheels --out nodes.lock --json
+    """
+    from clusterctl.nodeenv.requirements import DEFAULT_LOCK, lock_nodes
+
+    with _progress() as report:
+        lock = lock_nodes(
+            out_path or DEFAULT_LOCK, spark_version, index_url, extra_index_urls, find_links, torch_index, report
+        )
+    if as_json:
+        _emit_json({"lock": str(lock.path), "lock_hash": lock.hash, "pins": [e.requirement for e in lock.entries]})
+        return
+    out.print(f"{lock.path}: {len(lock.entries)} pins, lock {lock.hash[:16]}", highlight=False)
+
+
+@nodeenv.command("build")
+@click.option(
+    "--lock", "lock_path", type=click.Path(path_type=Path), default=None, help="Lock file. Default: the committed one."
+)
+@click.option(
+    "--dest",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where wheelhouses go, one folder per lock hash (default: $CLUSTERCTL_WHEELHOUSE or "
+    "~/.cache/clusterctl/wheelhouse).",
+)
+@_package_sources
+@JSON_OPTION
+def nodeenv_build(
+    lock_path: Path | None,
+    dest: Path | None,
+    index_url: str | None,
+    extra_index_urls: tuple[str, ...],
+    torch_index: str,
+    find_links: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Download the lock's files for the nodes' platform into a wheelhouse, check each against the lock,
+    and write its manifest.json. A rerun downloads only what is missing.
+
+    \b
+    Example:
+      clusterctl nodeenv build
+      clusterctl nodeenv build --lock nodes.lock --dest ./wheelhouse --torch-index '' --find-links ./wheels --json
+    """
+    from clusterctl.nodeenv.lock import read_lock
+    from clusterctl.nodeenv.requirements import DEFAULT_LOCK, with_torch_index
+    from clusterctl.nodeenv.wheelhouse import build_wheelhouse, install_command
+
+    lock = read_lock(lock_path or DEFAULT_LOCK)
+    extra = with_torch_index(extra_index_urls, torch_index)
+    with _progress() as report:
+        house = build_wheelhouse(lock, dest, index_url, find_links, extra_index_urls=extra, report=report)
+    command = install_command("python3", house.path, house.path / house.lock_file)
+    if as_json:
+        _emit_json(house.to_dict() | {"install": command})
+        return
+    out.print(
+        f"{house.path}: {len(house.files)} files ({house.bytes / 1e6:,.1f} MB; {house.downloaded} downloaded, "
+        f"{house.kept} kept), lock {house.lock_hash[:16]}",
+        highlight=False,
+    )
+    out.print(f"install on a node: {' '.join(command)}", highlight=False, markup=False)
 
 
 @cli.group()

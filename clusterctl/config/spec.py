@@ -18,6 +18,8 @@ from clusterctl.config.catalog import AWS_REGIONS, load_catalog
 from clusterctl.errors import SpecError
 
 Provider = Literal["local", "ec2", "emr", "ssh"]
+# PyPI's Linux torch is the multi-GB CUDA build; this index has the CPU build the nodes install.
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 NODE_PROVIDERS = ("ec2", "ssh")  # providers whose nodes clusterctl bootstraps itself over SSH (ansible/)
 LOCAL_TYPE = "local"
 
@@ -262,6 +264,37 @@ class BootstrapSettings(_Strict):
         return value.rstrip("/")
 
 
+class NodeEnv(_Strict):
+    """Providers ec2, emr and ssh: the nodes' Python packages, from one hash-pinned lock.
+
+    ``up`` builds a wheelhouse from ``lock`` (default: the one clusterctl ships) once per lock hash,
+    downloading from ``index_url`` (PyPI when unset), ``extra_index_urls`` (PyTorch's CPU builds) and
+    ``find_links``; ec2 and emr put it in the cluster's bucket and the nodes install it with pip
+    ``--no-index --require-hashes``. Provider ssh has no bucket: ``wheelhouse_url`` names a mirror
+    serving the wheelhouse's files, else the nodes install the lock from the index, hash-checked.
+    """
+
+    lock: Path | None = None
+    index_url: str | None = None
+    extra_index_urls: list[str] = Field(default_factory=lambda: [TORCH_CPU_INDEX])
+    find_links: list[str] = Field(default_factory=list)
+    wheelhouse_url: str | None = None
+
+    @field_validator("index_url", "wheelhouse_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^(https?|file)://", value):
+            raise ValueError(f"{value!r} is not a URL; write e.g. https://pypi.org/simple")
+        return value.rstrip("/") if value else value
+
+    @field_validator("lock")
+    @classmethod
+    def _lock(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.expanduser().is_file():
+            raise ValueError(f"{value}: no such lock file; make one with `clusterctl nodeenv lock --out {value}`")
+        return value.expanduser() if value else value
+
+
 class Tuning(_Strict):
     """JVM tuning. ``fast_jvm_start`` runs daemons and drivers with the C1 JIT only;
     ``python_bound_executors`` does the same (plus serial GC) for executors, whose Python workers
@@ -282,6 +315,7 @@ class ClusterSpec(_Strict):
     network: Network = Field(default_factory=Network)
     storage: Storage = Field(default_factory=Storage)
     idle_timeout_minutes: Annotated[int, Field(ge=0, le=10080)] = 60
+    max_lifetime_hours: int | None = None  # ec2: the master's autostop agent terminates the cluster, busy or not
     ttl_hours: Annotated[int, Field(ge=1, le=720)] = 8
     ami_id: Annotated[str, Field(pattern=r"^ami-[0-9a-f]{8,17}$")] | None = None
     tags: dict[str, str] = Field(default_factory=dict)
@@ -291,6 +325,7 @@ class ClusterSpec(_Strict):
     spark: SparkSettings = Field(default_factory=SparkSettings)
     ssh: SshSettings | None = None
     bootstrap: BootstrapSettings = Field(default_factory=BootstrapSettings)
+    node_env: NodeEnv = Field(default_factory=NodeEnv)
 
     @field_validator("name")
     @classmethod
@@ -309,6 +344,13 @@ class ClusterSpec(_Strict):
             close = difflib.get_close_matches(value, AWS_REGIONS, n=1)
             hint = f"did you mean {close[0]}? " if close else ""
             raise ValueError(f"unknown AWS region {value!r}; {hint}use e.g. us-east-1, eu-west-1, eu-west-3")
+        return value
+
+    @field_validator("max_lifetime_hours")
+    @classmethod
+    def _max_lifetime(cls, value: int | None) -> int | None:
+        if value is not None and value < 1:
+            raise ValueError(f"{value} is below 1 hour; set at least 1, or remove the key for no hard limit")
         return value
 
     @field_validator("tags")
@@ -363,6 +405,11 @@ class ClusterSpec(_Strict):
             raise ValueError("versions.emr_release: only provider emr takes a release label; remove it")
         if self.ami_id is not None and self.provider != "ec2":
             raise ValueError("ami_id: only provider ec2 takes an AMI; remove it")
+        if self.max_lifetime_hours is not None and self.provider != "ec2":
+            raise ValueError(
+                "max_lifetime_hours: only provider ec2 enforces it (its master's autostop agent); remove it"
+                + ("; EMR ends an idle cluster by idle_timeout_minutes" if self.provider == "emr" else "")
+            )
         if not local and "local" in self.model_fields_set:
             raise ValueError("local: port settings apply to provider local only; remove the local section")
         self._node_rules()
@@ -383,6 +430,12 @@ class ClusterSpec(_Strict):
         elif self.ssh is not None:
             raise ValueError("ssh: only provider ssh takes node addresses; remove the ssh section")
         # compared with the defaults, not model_fields_set: the workdir's copy of a spec lists every field
+        if self.provider == "local" and self.node_env != NodeEnv():
+            raise ValueError("node_env: provider local runs this machine's Python; remove the section")
+        if self.provider != "ssh" and self.node_env.wheelhouse_url is not None:
+            raise ValueError(
+                f"node_env.wheelhouse_url: provider {self.provider}'s nodes read the cluster's bucket; remove it"
+            )
         if self.provider not in NODE_PROVIDERS and self.bootstrap != BootstrapSettings():
             raise ValueError(f"bootstrap: provider {self.provider} sets up its nodes itself; remove the section")
         if (

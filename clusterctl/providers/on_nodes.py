@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from importlib import metadata
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from packaging.requirements import Requirement
@@ -24,7 +25,7 @@ from clusterctl.config.spec import ClusterSpec
 from clusterctl.errors import ClusterctlError
 from clusterctl.progress import LineSink, Reporter
 from clusterctl.providers.base import AppInfo, ClusterStatus, Job, LogFile, RunResult, WorkerInfo
-from clusterctl.remote import health
+from clusterctl.remote import autostop_agent, health
 from clusterctl.remote.bootstrap import BootstrapResult, run_playbook
 from clusterctl.remote.connection import Remote
 from clusterctl.remote.hosts import Hosts
@@ -33,6 +34,8 @@ from clusterctl.workdir import Workdir
 NODE_ROOT = "/mnt/clusterctl"  # on the nodes: the data volume (ansible: clusterctl_data_root)
 NODE_CONF_DIR = "/etc/hadoop/conf"
 REMOTE_RUNS = ".clusterctl/runs"  # below the SSH user's home on the master
+AUTOSTOP_AGENT = Path(autostop_agent.__file__)  # copied alone to the master by the bootstrap (stdlib + boto3)
+AUTOSTOP_POLL_S = 60
 BOOTSTRAPPED = "ansible/bootstrapped.json"  # in the workdir: the last successful bootstrap
 SPARK_MASTER_PORT = 7077
 
@@ -90,6 +93,7 @@ class NodeCluster:
 
     name: ClassVar[str]
     INSTANCE_PROFILE_S3A: ClassVar[bool] = False  # s3a authenticates with the nodes' instance profile
+    AUTOSTOP: ClassVar[bool] = False  # the master may terminate the cluster's instances (its own IAM role)
     spec: ClusterSpec
     workdir: Workdir
 
@@ -130,8 +134,30 @@ class NodeCluster:
             "hadoop_mirror": spec.bootstrap.hadoop_mirror,
             "python_env_pip_args": spec.bootstrap.pip_args,
             "clusterctl_workload_packages": workload_packages(spec.versions.spark),
+            "clusterctl_autostop": self.autostop_settings(),
+            "clusterctl_autostop_agent_src": str(AUTOSTOP_AGENT),
         }
         return variables | spec.bootstrap.ansible_vars
+
+    def autostop_settings(self) -> dict[str, Any]:
+        """The configuration of the master's autostop agent (``clusterctl/remote/autostop_agent.py``), or {}
+        for none: when neither ``idle_timeout_minutes`` nor ``max_lifetime_hours`` asks for it, and on nodes
+        that cannot end themselves (``AUTOSTOP`` false: provider ssh has no cloud API and its machines are
+        not clusterctl's to terminate)."""
+        spec = self.spec
+        lifetime_s = spec.max_lifetime_hours * 3600 if spec.max_lifetime_hours else None
+        if not self.AUTOSTOP or (spec.idle_timeout_minutes == 0 and lifetime_s is None):
+            return {}
+        port = self.web_uis()["spark-master" if spec.spark_manager == "standalone" else "yarn"]
+        return {
+            "cluster": spec.name,
+            "region": spec.region,
+            "idle_timeout_s": spec.idle_timeout_minutes * 60,
+            "max_lifetime_s": lifetime_s,
+            "manager": spec.spark_manager,
+            "manager_url": f"http://master:{port}",
+            "poll_s": AUTOSTOP_POLL_S,
+        }
 
     def bootstrap(self, report: Reporter) -> BootstrapResult:
         """Wait for SSH on every node, run the playbook, then the health gate; record the run."""

@@ -27,6 +27,7 @@ from clusterctl.remote.bootstrap import inventory
 from clusterctl.workdir import Workdir
 from tests.conftest import REPO, render_spec, run_cli
 from tests.support.moto_endpoint import moto_endpoint
+from tests.support.wheels import tiny_wheelhouse
 
 pytestmark = pytest.mark.integration
 
@@ -455,3 +456,35 @@ def test_missing_credentials_are_one_line_with_the_fix(moto_env, tmp_path):
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("error: AWS rejected or could not find credentials") and "aws configure" in last
     assert not (Path(env["CLUSTERCTL_HOME"]) / "faces-ec2" / "terraform" / "terraform.tfstate").exists()
+
+
+def test_emr_up_puts_the_nodes_wheelhouse_in_a_new_bucket_before_the_cluster(moto_env, tmp_path, monkeypatch):
+    """EMR's bootstrap action reads the wheelhouse while the nodes boot, so `up` first creates the bucket alone
+    (a targeted apply: nothing else), then puts the wheelhouse and the lock files under
+    <prefix>/nodeenv/<lock hash>/; a second time uploads nothing. (moto cannot run the EMR cluster itself.)"""
+    lock, house = tiny_wheelhouse(tmp_path / "nodeenv")
+    for key, value in (moto_env | {"CLUSTERCTL_WHEELHOUSE": str(house.parent)}).items():
+        monkeypatch.setenv(key, value)
+    spec = load_spec(_example("emr", tmp_path, region=REGION, node_env={"lock": str(lock)}))
+    workdir = Workdir.for_cluster(spec.name, Path(moto_env["CLUSTERCTL_HOME"]))
+    render_spec(spec, workdir)
+    provider = get_provider(spec, workdir)
+    bucket = provider.apply(lambda *a: None, targets=["module.storage"])["bucket_name"]
+    created = provider.tf.state_resources()
+    assert created and all(r.startswith("module.storage.") for r in created), created
+    s3 = _boto("s3", moto_env)
+    assert "aws:SecureTransport" in s3.get_bucket_policy(Bucket=bucket)["Policy"]
+    s3.delete_bucket_policy(Bucket=bucket)  # moto speaks plain HTTP, which the TLS-only policy rightly refuses
+
+    wheelhouse, published = provider.node_wheelhouse(bucket, lambda *a: None)
+    prefix = f"clusterctl/{spec.name}/nodeenv/{wheelhouse.lock_hash}"
+    assert published.uri == f"s3://{bucket}/{prefix}/" and wheelhouse.lock_hash == house.name
+    keys = {o["Key"].removeprefix(prefix + "/") for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]}
+    wheel = next(p.name for p in house.glob("*.whl"))
+    assert {wheel, "nodes.lock", "nodes-emr.lock", "manifest.json"} <= keys
+    body = s3.get_object(Bucket=bucket, Key=f"{prefix}/{wheel}")["Body"].read()
+    assert body == (house / wheel).read_bytes()
+    assert provider.node_wheelhouse(bucket, lambda *a: None)[1].uploaded == 0
+    # the bootstrap action is handed exactly that folder
+    main = json.loads((workdir.root / "terraform" / "main.tf.json").read_text())
+    assert main["module"]["cluster"]["bootstrap_args"] == [f"s3://${{module.storage.bucket_name}}/{prefix}/"]

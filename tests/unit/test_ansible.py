@@ -36,6 +36,7 @@ EXPECTED = {  # daemon -> (host groups, spark managers it runs under, main class
     "spark-history": ({"master"}, {"yarn"}, "org.apache.spark.deploy.history.HistoryServer"),
     "spark-master": ({"master"}, {"standalone"}, "org.apache.spark.deploy.master.Master"),
     "spark-worker": ({"core", "task"}, {"standalone"}, "org.apache.spark.deploy.worker.Worker"),
+    "autostop": ({"master"}, {"yarn", "standalone"}, "autostop_agent.py"),  # when clusterctl_autostop is set
 }
 NODES = {
     "node-master": ("master", "198.18.0.2"),
@@ -220,6 +221,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             "clusterctl_root": str(out / "root"),
             "clusterctl_run_dir": str(out / "run"),
             "clusterctl_log_dir": str(out / "log"),
+            "clusterctl_autostop": {"cluster": "demo", "idle_timeout_s": 3600},
         }
         proc = subprocess.run(
             [_tool("ansible-playbook"), "-i", str(inventory), str(tmp / "render.yml"), "-e", json.dumps(extra)],

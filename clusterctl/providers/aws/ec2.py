@@ -24,8 +24,16 @@ class Ec2Provider(NodeCluster, TerraformedProvider):
 
     name: ClassVar[str] = "ec2"
     CLUSTER_MODULE = "ec2-cluster"
-    OUTPUTS = ("master_public_ip", "master_private_ip", "core_private_ips", "task_private_ips", "instance_ids")
+    OUTPUTS = (
+        "master_public_ip",
+        "master_private_ip",
+        "core_private_ips",
+        "task_private_ips",
+        "instance_ids",
+        "ami_id",
+    )
     INSTANCE_PROFILE_S3A = True
+    AUTOSTOP = True  # the master's role may terminate the instances tagged with the cluster (ec2-cluster module)
 
     def hosts(self) -> Hosts:
         """From terraform's outputs: the master by its public IP, the workers through it; Debian's ``admin``
@@ -48,6 +56,10 @@ class Ec2Provider(NodeCluster, TerraformedProvider):
         if self.spec.ami_id:
             inputs["ami_id"] = self.spec.ami_id
         return inputs
+
+    def environment_facts(self, outputs: dict[str, Any]) -> dict[str, Any]:
+        """Also the AMI the nodes run (looked up at plan time unless the spec pins one)."""
+        return super().environment_facts(outputs) | {"ami_id": outputs.get("ami_id")}
 
     def up(self, report: Reporter, bootstrap: bool = True) -> ClusterStatus:
         """Apply the plan, wait until every instance runs, then bootstrap the nodes and pass the health gate

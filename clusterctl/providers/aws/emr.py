@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from clusterctl.config.properties import Ruled
 from clusterctl.errors import ClusterctlError
+from clusterctl.nodeenv.cluster import source_lock
 from clusterctl.progress import LineSink, Reporter
 from clusterctl.providers.aws import client as aws
 from clusterctl.providers.aws import emr_steps
@@ -26,6 +27,7 @@ class EmrProvider(TerraformedProvider):
     PYTHON = Ruled(EMR_PYTHON, "the bootstrap action's venv of the driver's Python version (EMR's python3 is 3.9)")
     # AmazonEMRServicePolicy_v2 launches only into subnets and security groups carrying this tag.
     LAUNCH_TAGS: ClassVar[dict[str, str]] = {"for-use-with-amazon-emr-managed-policies": "true"}
+    BRINGS_SPARK: ClassVar[bool] = True
     STEP_POLL_S: ClassVar[float] = 10.0
     LOG_POLL_S: ClassVar[float] = 15.0
     STEP_LOG_WAIT_S: ClassVar[float] = 420.0  # EMR pushes step logs to S3 about every five minutes
@@ -34,6 +36,7 @@ class EmrProvider(TerraformedProvider):
         """Release, security group, configurations from the properties (the task group's own when its type
         sizes differently), bootstrap action, idle timeout (0: EMR's auto-termination off)."""
         task = task_configurations(properties)
+        lock_hash = source_lock(self.spec, self.BRINGS_SPARK).hash
         return {
             "release_label": self.spec.versions.emr_release,
             "additional_security_group_ids": ["${module.network.security_group_id}"],
@@ -41,6 +44,8 @@ class EmrProvider(TerraformedProvider):
             "configurations_json": json.dumps(emr_configurations(properties), sort_keys=True),
             "task_configurations_json": json.dumps(task, sort_keys=True) if task else None,
             "bootstrap_script": bootstrap_script(self.spec),
+            # the wheelhouse folder of the workdir's lock, which `up` puts in the bucket before the cluster
+            "bootstrap_args": [f"s3://${{module.storage.bucket_name}}/{self.wheelhouse_prefix()}/{lock_hash}/"],
             "idle_timeout_seconds": self.spec.idle_timeout_minutes * 60,
         }
 
@@ -55,7 +60,10 @@ class EmrProvider(TerraformedProvider):
         return cluster_id
 
     def up(self, report: Reporter, bootstrap: bool = True) -> ClusterStatus:
-        """Apply the plan and wait until EMR reports WAITING (EMR installs its nodes itself)."""
+        """Build the nodes' wheelhouse, create the bucket and put it there (the bootstrap action reads it as the
+        nodes boot), apply the whole plan, and wait until EMR reports WAITING (EMR installs its nodes itself)."""
+        bucket = self.apply(report, targets=["module.storage"])["bucket_name"]
+        self.node_wheelhouse(bucket, report)
         cluster_id = self.apply(report)["cluster_id"]
         with aws.aws_errors(self.spec.region):
             emr_steps.wait_cluster(aws.client("emr", self.spec.region), cluster_id, report)

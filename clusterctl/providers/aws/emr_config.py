@@ -1,12 +1,12 @@
 """What an EMR cluster gets from clusterctl: its ``Configurations`` (the computed properties and the
-spec's overrides) and the bootstrap action that installs the workloads' Python packages."""
+spec's overrides) and the bootstrap action that installs the workloads' locked Python packages."""
 
-import re
-from importlib import metadata
 from typing import Any
 
 from clusterctl.config.properties import OVERRIDE_SECTIONS, Setting
 from clusterctl.config.spec import ClusterSpec
+from clusterctl.nodeenv.cluster import EMR_LOCK
+from clusterctl.nodeenv.wheelhouse import install_command
 
 # Keys EMR sets itself (hosts, paths, master); clusterctl only sends sizing, overrides and the Python.
 EMR_MANAGED_KEYS = {"spark.master", "spark.submit.deployMode", "spark.eventLog.dir"}
@@ -58,43 +58,27 @@ def task_configurations(settings: dict[str, dict[str, Setting]]) -> list[dict[st
     return [task] if task else None
 
 
-def node_packages() -> list[str]:
-    """What the nodes' Python needs for the workloads: the ``workloads`` and ``faces`` extras, less pyspark."""
-    reqs = metadata.requires("clusterctl") or []
-    picked = []
-    for req in reqs:
-        spec, _, marker = req.partition(";")
-        if re.search(r"extra\s*==\s*['\"](workloads|faces)['\"]", marker) and not spec.strip().startswith("pyspark"):
-            picked.append(spec.strip().replace(" ", ""))
-    return sorted(picked)
-
-
-TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
-
-
 def bootstrap_script(spec: ClusterSpec) -> str:
-    """EMR bootstrap action: a venv of the driver's Python version (EMR's python3 is older) with the
-    workloads' packages, on every node.
-
-    torch comes from PyTorch's CPU index first (PyPI's Linux wheel is the multi-GB CUDA build);
-    the other packages then find it installed.
-    """
+    """EMR bootstrap action, run on every node with the wheelhouse's S3 folder as ``$1``: a venv of the
+    driver's Python version (EMR's python3 is older) with the locked packages, installed from that
+    wheelhouse alone (no index; every file checked against the lock's sha256)."""
     version = spec.versions.python
-    packages = node_packages()
-    torch = [p for p in packages if p.startswith("torch")]
-    rest = " ".join(f"'{p}'" for p in packages if p not in torch)
-    pip = f"sudo {EMR_PYTHON} -m pip install --quiet --disable-pip-version-check"
     lines = [
         "#!/bin/bash",
-        f"# clusterctl bootstrap for EMR cluster {spec.name}: Python {version} and the workloads' packages.",
+        f"# clusterctl bootstrap for EMR cluster {spec.name}: Python {version} and the locked workload packages.",
         "set -euo pipefail",
+        # no "${" anywhere: the script travels inside Terraform strings, where that starts an interpolation
+        'wheelhouse_uri="$1"',
+        '[ -n "$wheelhouse_uri" ] || { echo "usage: bootstrap.sh s3://BUCKET/PREFIX/nodeenv/LOCK_HASH/" >&2; exit 2; }',
+        "wheelhouse=/mnt/clusterctl-wheelhouse",
         # Amazon Linux 2023 (EMR 7.x) packages Python 3.11; native LAPACK for Spark ML (PCA's SVD),
         # else netlib's pure-Java fallback
         f"sudo dnf install -y -q python{version} python{version}-pip openblas lapack",
         f"sudo python{version} -m venv {EMR_VENV}",
         f"{EMR_PYTHON} -c 'import sys; assert sys.version_info[:2] == ({version.replace('.', ', ')}), sys.version'",
+        # the release brings Spark: its pyspark stays out of the venv (not in the EMR lock)
+        'sudo mkdir -p "$wheelhouse"',
+        'sudo aws s3 cp --recursive --only-show-errors --exclude "pyspark-*" "$wheelhouse_uri" "$wheelhouse"',
+        " ".join(["sudo", *install_command(EMR_PYTHON, "$wheelhouse", f"$wheelhouse/{EMR_LOCK}"), "--quiet"]),
     ]
-    if torch:
-        lines.append(f"{pip} --index-url {TORCH_CPU_INDEX} " + " ".join(f"'{p}'" for p in torch))
-    lines.append(f"{pip} {rest}")
     return "\n".join(lines) + "\n"

@@ -155,10 +155,16 @@ class Terraform:
             raise TerraformError(f"terraform validate: {diag.get('summary', 'invalid')} — {diag.get('detail', '')}")
         return result
 
-    def plan(self, out: str = "tfplan", destroy: bool = False) -> dict[str, Any]:
-        """``terraform plan -out`` then ``show -json`` of the saved plan."""
+    def plan(self, out: str = "tfplan", destroy: bool = False, targets: list[str] | None = None) -> dict[str, Any]:
+        """``terraform plan -out`` (of ``targets`` only, when given) then ``show -json`` of the saved plan."""
         self.run(
-            "plan", "-input=false", "-no-color", "-lock-timeout=60s", f"-out={out}", *(["-destroy"] if destroy else [])
+            "plan",
+            "-input=false",
+            "-no-color",
+            "-lock-timeout=60s",
+            f"-out={out}",
+            *(["-destroy"] if destroy else []),
+            *(f"-target={t}" for t in targets or []),
         )
         return json.loads(self.run("show", "-json", "-no-color", out))
 

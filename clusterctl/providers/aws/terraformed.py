@@ -12,6 +12,8 @@ from typing import Any, ClassVar
 from clusterctl.config.properties import NodeLayout, Ruled
 from clusterctl.config.spec import ClusterSpec
 from clusterctl.errors import ClusterctlError
+from clusterctl.nodeenv.cluster import LOCK_DIR, Published, lock_files, publish, wheelhouse_for, workdir_lock
+from clusterctl.nodeenv.wheelhouse import Wheelhouse
 from clusterctl.progress import Reporter
 from clusterctl.providers.aws import client as aws
 from clusterctl.providers.aws.pricing import node_costs
@@ -45,6 +47,7 @@ class TerraformedProvider:
     DEPLOY_MODE: ClassVar[Ruled]
     PYTHON: ClassVar[Ruled]
     LAUNCH_TAGS: ClassVar[dict[str, str]] = {}  # extra tags on the subnet and security groups
+    BRINGS_SPARK: ClassVar[bool] = False  # the nodes' image ships Spark (EMR): pyspark stays out of their venv
 
     def __init__(self, spec: ClusterSpec, workdir: Workdir) -> None:
         self.spec = spec
@@ -71,12 +74,12 @@ class TerraformedProvider:
         raise NotImplementedError
 
     def extra_files(self, properties: Properties) -> dict[str, str]:
-        """The Terraform root module (``terraform/main.tf.json``) and the modules it calls."""
+        """The Terraform root module (``terraform/main.tf.json``), the modules it calls, and the nodes' lock."""
         root = root_module(
             self.spec, self.CLUSTER_MODULE, self.cluster_inputs(properties), self.OUTPUTS, self.LAUNCH_TAGS
         )
         files = {f"{TF_DIR}/main.tf.json": json.dumps(root, indent=2, sort_keys=True) + "\n"}
-        return files | module_files((*SHARED_MODULES, self.CLUSTER_MODULE))
+        return files | module_files((*SHARED_MODULES, self.CLUSTER_MODULE)) | lock_files(self.spec, self.BRINGS_SPARK)
 
     def node_costs(self) -> list[NodeCost]:
         """On-demand $/h of each node group in the spec's region."""
@@ -109,6 +112,9 @@ class TerraformedProvider:
 
     def plan(self, report: Reporter) -> PlanResult:
         """Resolve plan-time values, ``terraform init`` + ``plan -out``, and summarise the plan."""
+        return self._plan(report, None)
+
+    def _plan(self, report: Reporter, targets: list[str] | None) -> PlanResult:
         report("checking AWS credentials and plan-time values")
         tf = self.tf
         tfvars_path = tf.dir / "terraform.tfvars.json"
@@ -120,7 +126,7 @@ class TerraformedProvider:
         report("terraform init")
         self._tf_call(tf.init)
         report("terraform plan")
-        plan = self._tf_call(tf.plan, PLAN_FILE)
+        plan = self._tf_call(tf.plan, PLAN_FILE, False, targets)
         summary = summarize_plan(plan)
         costs = self.node_costs()
         return PlanResult(
@@ -131,9 +137,9 @@ class TerraformedProvider:
             plan_file=str(tf.dir / PLAN_FILE),
         )
 
-    def apply(self, report: Reporter) -> dict[str, Any]:
-        """Plan, apply exactly that plan, and return terraform's outputs."""
-        self.plan(report)
+    def apply(self, report: Reporter, targets: list[str] | None = None) -> dict[str, Any]:
+        """Plan (``targets`` only, when given), apply exactly that plan, and return terraform's outputs."""
+        self._plan(report, targets)
         report("terraform apply (resumable: run `clusterctl up` again after a failure)")
         self._tf_call(self.tf.apply, PLAN_FILE)
         outputs = self._tf_call(self.tf.output)
@@ -148,7 +154,23 @@ class TerraformedProvider:
             "bucket": outputs.get("bucket_name"),
             "spark": self.spec.spark_version,
             "python": self.spec.versions.python,
+            "node_lock": workdir_lock(self.workdir.root).hash,
         }
+
+    def node_wheelhouse(self, bucket: str, report: Reporter) -> tuple[Wheelhouse, Published]:
+        """The wheelhouse of the workdir's lock, built here once per lock hash and put in the cluster's bucket
+        under ``<prefix>/nodeenv/<lock hash>/`` (with every lock file ``render`` wrote), where the nodes get it."""
+        lock = workdir_lock(self.workdir.root)
+        wheelhouse = wheelhouse_for(self.spec, lock, report)
+        locks = sorted((self.workdir.root / LOCK_DIR).glob("*.lock"))
+        report(f"putting the nodes' wheelhouse ({len(wheelhouse.files)} files) in s3://{bucket}")
+        with aws.aws_errors(self.spec.region):
+            published = publish(wheelhouse, locks, bucket, self.wheelhouse_prefix(), self.spec.region, report)
+        return wheelhouse, published
+
+    def wheelhouse_prefix(self) -> str:
+        """Key prefix of the cluster's wheelhouses (one folder per lock hash below it)."""
+        return f"{self.spec.bucket_prefix}/{LOCK_DIR}"
 
     def outputs(self) -> dict[str, Any]:
         """Terraform outputs ({} before the first apply)."""
@@ -171,16 +193,23 @@ class TerraformedProvider:
                 r for r in resources if ".data." not in f".{r}" and not (keep_bucket and r.startswith("module.storage"))
             ]
         report("checking AWS for resources still tagged with the cluster")
-        leftovers = aws.find_cluster_resources(self.spec.region, self.spec.name)
+        # a bucket this down leaves on purpose (kept, or not one clusterctl created) is no orphan
+        bucket_stays = not self.spec.storage.create or (self.spec.storage.keep_on_down and not delete_bucket)
+        leftovers = [
+            r
+            for r in aws.find_cluster_resources(self.spec.region, self.spec.name)
+            if not (bucket_stays and r.kind == "bucket")
+        ]
         if leftovers:
             listed = ", ".join(f"{r.kind} {r.id}" for r in leftovers)
             raise ClusterctlError(
                 f"orphans still tagged {aws.CLUSTER_TAG}={self.spec.name}: {listed}; remove them with "
-                f"`clusterctl sweep --cluster {self.spec.name} --destroy` or in the AWS console"
+                f"`clusterctl sweep --region {self.spec.region} --cluster {self.spec.name} --destroy --yes` "
+                "or in the AWS console"
             )
         verified = [
-            f"no instance, volume, security group, subnet, VPC or EMR cluster tagged "
-            f"{aws.CLUSTER_TAG}={self.spec.name} in {self.spec.region}"
+            f"no instance, EMR cluster, network part, key pair, IAM role or profile, KMS key or EMR security "
+            f"configuration of {self.spec.name} left in {self.spec.region}"
         ]
         if self.spec.storage.keep_on_down and not delete_bucket and self.spec.storage.create:
             verified.append("bucket kept (storage.keep_on_down); `clusterctl down --delete-bucket` removes it")

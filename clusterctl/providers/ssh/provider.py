@@ -8,6 +8,7 @@ from typing import ClassVar
 
 from clusterctl.config.spec import ClusterSpec
 from clusterctl.errors import ClusterctlError
+from clusterctl.nodeenv.cluster import lock_files
 from clusterctl.progress import Reporter
 from clusterctl.providers.base import ClusterStatus, DownResult, NodeCost, PlanResult, Properties, hourly_total
 from clusterctl.providers.on_nodes import BOOTSTRAPPED, NodeCluster
@@ -53,8 +54,8 @@ class SshProvider(NodeCluster):
         )
 
     def extra_files(self, properties: Properties) -> dict[str, str]:
-        """Nothing beyond conf/: the playbook copies the rendered files to the nodes."""
-        return {}
+        """The nodes' lock (the playbook copies conf/ and installs the lock on the nodes)."""
+        return lock_files(self.spec, brings_spark=False)
 
     def node_costs(self) -> list[NodeCost]:
         """Unknown: the machines are billed (or not) outside clusterctl."""

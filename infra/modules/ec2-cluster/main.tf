@@ -58,6 +58,48 @@ module "node_iam" {
   tags          = local.base_tags
 }
 
+# The master has a role of its own: the same bucket prefix, plus what its autostop agent needs to end
+# the cluster (workers, then itself) with nobody online. Workers run users' executors and get no EC2 rights.
+module "master_iam" {
+  source = "../node-iam"
+
+  name          = "${var.name}-master"
+  purpose       = "clusterctl ${var.name}: EC2 master (autostop)"
+  bucket_name   = var.bucket_name
+  bucket_prefix = var.bucket_prefix
+  tags          = local.base_tags
+}
+
+data "aws_partition" "current" {}
+
+data "aws_iam_policy_document" "autostop" {
+  statement {
+    sid       = "FindClusterInstances"
+    effect    = "Allow"
+    actions   = ["ec2:DescribeInstances"]
+    resources = ["*"] # DescribeInstances has no resource-level permissions
+  }
+
+  statement {
+    sid       = "TerminateOwnClusterOnly"
+    effect    = "Allow"
+    actions   = ["ec2:TerminateInstances"]
+    resources = ["arn:${data.aws_partition.current.partition}:ec2:*:*:instance/*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/clusterctl:cluster"
+      values   = [var.name]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "autostop" {
+  name   = "${var.name}-autostop"
+  role   = module.master_iam.role_name
+  policy = data.aws_iam_policy_document.autostop.json
+}
+
 # ---------------------------------------------------------------- instances
 
 # One map entry per node, keyed "<role>-<n>" so that shrinking a group only removes its last nodes.
@@ -87,7 +129,7 @@ resource "aws_instance" "node" {
   subnet_id              = var.subnet_id
   vpc_security_group_ids = each.value.role == "master" ? concat(var.security_group_ids, var.master_security_group_ids) : var.security_group_ids
   key_name               = aws_key_pair.this.key_name
-  iam_instance_profile   = module.node_iam.instance_profile_name
+  iam_instance_profile   = each.value.role == "master" ? module.master_iam.instance_profile_name : module.node_iam.instance_profile_name
   # Every node reaches the package mirrors through the internet gateway (S3 through the gateway
   # endpoint); nothing reaches a worker from outside: only the master's SSH group admits traffic from
   # beyond the cluster. Public IPv4 at $0.005/h each is cheaper than a NAT gateway ($0.045/h + $0.045/GB).

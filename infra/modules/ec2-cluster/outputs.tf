@@ -26,11 +26,26 @@ output "instance_ids" {
 }
 
 output "instance_profile_name" {
-  description = "Name of the nodes' IAM instance profile."
+  description = "Name of the workers' IAM instance profile (bucket prefix access only; the master has its own)."
   value       = module.node_iam.instance_profile_name
 }
 
 output "role_arn" {
-  description = "ARN of the nodes' IAM role."
+  description = "ARN of the workers' IAM role (bucket prefix access only; the master has its own)."
   value       = module.node_iam.role_arn
+}
+
+output "master_instance_profile_name" {
+  description = "Name of the master's IAM instance profile (the nodes' bucket access plus terminating this cluster's instances)."
+  value       = module.master_iam.instance_profile_name
+}
+
+output "master_role_arn" {
+  description = "ARN of the master's IAM role (the nodes' bucket access plus terminating this cluster's instances)."
+  value       = module.master_iam.role_arn
+}
+
+output "ami_id" {
+  description = "AMI the nodes run (the spec's, or the Debian 12 image looked up at plan time): recorded with every session."
+  value       = local.ami_id
 }

@@ -287,7 +287,7 @@ resource "aws_emr_cluster" "this" {
   bootstrap_action {
     name = "clusterctl-bootstrap"
     path = "s3://${var.bucket_name}/${aws_s3_object.bootstrap.key}"
-    args = []
+    args = var.bootstrap_args
   }
 
   tags = merge(local.base_tags, { Name = var.name })

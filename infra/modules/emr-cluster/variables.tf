@@ -132,6 +132,12 @@ variable "bootstrap_script" {
   type        = string
 }
 
+variable "bootstrap_args" {
+  description = "Arguments of the bootstrap action (clusterctl passes the S3 folder of the nodes' wheelhouse)."
+  type        = list(string)
+  default     = []
+}
+
 variable "idle_timeout_seconds" {
   description = "Seconds of idleness after which EMR terminates the cluster (60 - 604800); 0 turns auto-termination off."
   type        = number
