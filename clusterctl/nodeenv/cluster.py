@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from clusterctl.config.spec import ClusterSpec
+from clusterctl.config.spec import ClusterSpec, NodeEnv
 from clusterctl.errors import ClusterctlError
 from clusterctl.nodeenv.lock import Lock, format_lock, read_lock
+from clusterctl.nodeenv.pip import source_args
 from clusterctl.nodeenv.requirements import DEFAULT_LOCK
 from clusterctl.nodeenv.wheelhouse import Wheelhouse, build_wheelhouse
 from clusterctl.progress import Reporter
@@ -115,9 +116,17 @@ def publish(
 def presigned_files(published: Published, wheelhouse: Wheelhouse, region: str) -> list[dict[str, Any]]:
     """Each wheelhouse file with its sha256 and a time-limited GET URL (nodes without AWS tools fetch them
     over HTTPS; the URLs are credentials for a while, so the playbook never logs them)."""
+    import boto3
+    from botocore.config import Config
+
     from clusterctl.providers.aws import client as aws
 
-    s3 = aws.client("s3", region)
+    # the regional endpoint: the global one redirects for a bucket outside us-east-1 in its first hours
+    s3 = boto3.session.Session(region_name=region).client(
+        "s3",
+        endpoint_url=aws.endpoint() or f"https://s3.{region}.amazonaws.com",
+        config=Config(signature_version="s3v4", s3={"addressing_style": "virtual"}),
+    )
     with aws.aws_errors(region):
         return [
             {
@@ -142,3 +151,9 @@ def mirror_files(lock: Lock, base_url: str) -> list[dict[str, Any]]:
             "`clusterctl nodeenv lock` to serve it from node_env.wheelhouse_url"
         )
     return [{"file": e.file, "sha256": e.sha256[0], "url": f"{base_url}/{e.file}"} for e in lock.entries]
+
+
+def pip_source_args(env: NodeEnv) -> list[str]:
+    """``pip install`` arguments naming the spec's index, extra indexes and find-links (for nodes with no
+    wheelhouse: they fetch the locked files themselves, hash-checked)."""
+    return source_args(env.index_url, env.extra_index_urls, env.find_links)

@@ -13,16 +13,14 @@ import urllib.parse
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any, ClassVar, Literal
-
-from packaging.requirements import Requirement
 
 from clusterctl.config.catalog import load_catalog
 from clusterctl.config.properties import NodeLayout, Ruled
 from clusterctl.config.spec import ClusterSpec
 from clusterctl.errors import ClusterctlError
+from clusterctl.nodeenv.cluster import LOCK_DIR, NODES_LOCK, mirror_files, pip_source_args, workdir_lock
 from clusterctl.progress import LineSink, Reporter
 from clusterctl.providers.base import AppInfo, ClusterStatus, Job, LogFile, RunResult, WorkerInfo
 from clusterctl.remote import autostop_agent, health
@@ -38,24 +36,6 @@ AUTOSTOP_AGENT = Path(autostop_agent.__file__)  # copied alone to the master by 
 AUTOSTOP_POLL_S = 60
 BOOTSTRAPPED = "ansible/bootstrapped.json"  # in the workdir: the last successful bootstrap
 SPARK_MASTER_PORT = 7077
-
-
-def workload_packages(spark_version: str | None) -> list[str]:
-    """The ``workloads`` extra of the installed clusterctl, pyspark pinned to the cluster's Spark version."""
-    try:
-        requires = metadata.requires("clusterctl") or []
-    except metadata.PackageNotFoundError:  # a source tree without an install: nothing to read the extra from
-        raise ClusterctlError("clusterctl is not installed; run `pip install -e .` in its checkout") from None
-    packages = []
-    for line in requires:
-        req = Requirement(line)
-        if req.marker is None or not req.marker.evaluate({"extra": "workloads"}):
-            continue
-        if req.name == "pyspark" and spark_version:
-            packages.append(f"pyspark=={spark_version}")
-        else:
-            packages.append(str(req).split(";")[0].strip())
-    return packages
 
 
 def named_nodes_layout(
@@ -121,8 +101,9 @@ class NodeCluster:
         )
 
     # -- bootstrap -------------------------------------------------------------------------------
-    def bootstrap_vars(self) -> dict[str, Any]:
-        """The playbook's per-cluster variables (``ansible/group_vars/all.yml`` documents each)."""
+    def bootstrap_vars(self, node_env: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The playbook's per-cluster variables (``ansible/group_vars/all.yml`` documents each), with
+        ``node_env`` (where the nodes get the locked packages: ``node_env_vars``) before the spec's own."""
         spec = self.spec
         pins = load_catalog().hadoop_sha512
         variables: dict[str, Any] = {
@@ -132,12 +113,20 @@ class NodeCluster:
             "hadoop_version": spec.versions.hadoop,
             "hadoop_sha512": spec.bootstrap.hadoop_sha512 or pins[spec.versions.hadoop],
             "hadoop_mirror": spec.bootstrap.hadoop_mirror,
-            "python_env_pip_args": spec.bootstrap.pip_args,
-            "clusterctl_workload_packages": workload_packages(spec.versions.spark),
+            "python_env_lock": str(self.workdir.root / LOCK_DIR / NODES_LOCK),
+            "python_env_pip_args": [*pip_source_args(spec.node_env), *spec.bootstrap.pip_args],
             "clusterctl_autostop": self.autostop_settings(),
             "clusterctl_autostop_agent_src": str(AUTOSTOP_AGENT),
         }
-        return variables | spec.bootstrap.ansible_vars
+        return variables | (node_env or {}) | spec.bootstrap.ansible_vars
+
+    def node_env_vars(self, report: Reporter) -> dict[str, Any]:
+        """Where the nodes get the lock's files: a mirror of its wheelhouse (``node_env.wheelhouse_url``), else
+        pip fetches them from the index, hash-checked (a subclass with a bucket puts the wheelhouse there)."""
+        url = self.spec.node_env.wheelhouse_url
+        if url is None:
+            return {}
+        return {"python_env_wheelhouse": mirror_files(workdir_lock(self.workdir.root), url)}
 
     def autostop_settings(self) -> dict[str, Any]:
         """The configuration of the master's autostop agent (``clusterctl/remote/autostop_agent.py``), or {}
@@ -164,11 +153,15 @@ class NodeCluster:
         hosts = self.hosts()
         with Remote(hosts) as remote:
             health.wait_for_ssh(remote, report)
-            result = run_playbook(hosts, self.bootstrap_vars(), self.workdir.root, report)
+            variables = self.bootstrap_vars(self.node_env_vars(report))
+            result = run_playbook(hosts, variables, self.workdir.root, report)
             checks = health.gate(remote, self.spec.spark_manager, report)
         record = {"at": datetime.now(UTC).isoformat(timespec="seconds")} | result.to_dict() | {"health": checks}
         path = self.workdir.root / BOOTSTRAPPED
         path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+        self.workdir.record_environment(
+            {"node_lock": workdir_lock(self.workdir.root).hash, "bootstrap_seconds": round(result.seconds, 1)}
+        )
         return result
 
     def bootstrapped(self) -> dict[str, Any] | None:

@@ -366,6 +366,19 @@ def test_every_page_is_listed(moto_env):
     assert {r.cluster for r in found if r.kind == "instance"} == {"c0", "c1", "c2"}
 
 
+def test_iam_of_a_cluster_in_another_region_is_left_to_that_region(moto_env):
+    """IAM is account-wide: a role tagged with another clusterctl:region is not this region's to sweep."""
+    iam = aws.client("iam", REGION)
+    here = _iam("old", PAST, "-node")
+    iam.create_role(
+        RoleName="away-node",
+        AssumeRolePolicyDocument=ASSUME,
+        Tags=[*_tags("away", PAST), {"Key": aws.REGION_TAG, "Value": "us-east-1"}],
+    )
+    assert _found() == {"old": here}
+    assert {(r.kind, r.id) for r in aws.find_cluster_resources("us-east-1", "away")} == {("iam-role", "away-node")}
+
+
 def test_sweep_help_shows_an_example(tmp_path):
     proc = run_cli("sweep", "--help", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr

@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 import clusterctl
+from clusterctl.nodeenv.lock import read_lock
 from tests.conftest import run_cli
 from tests.support.hadoop_home import fixture_hadoop_home
 from tests.support.netns_nodes import (
@@ -34,6 +35,7 @@ from tests.support.netns_nodes import (
     serve_files,
     sha512_of,
 )
+from tests.support.wheels import tiny_wheelhouse
 
 pytestmark = pytest.mark.timeout(1800)
 
@@ -41,7 +43,7 @@ NAMES = ("master", "core-1", "core-2", "task-1")
 HADOOP = "2.7.3"
 
 
-def _spec(key: Path, mirror: str, sha512: str) -> dict:
+def _spec(key: Path, mirror: str, sha512: str, lock: Path) -> dict:
     return {
         "name": "nodes",
         "provider": "ssh",
@@ -74,7 +76,6 @@ def _spec(key: Path, mirror: str, sha512: str) -> dict:
                 # the venv borrows this interpreter's packages (pyspark, torch...) instead of installing them
                 "python_env_python": os.path.realpath(sys.executable),
                 "python_env_system_site_packages": True,
-                "clusterctl_workload_packages": [],
                 # /root is shared with this machine, whose login PATH starts with pyenv shims
                 "ansible_python_interpreter": "/usr/bin/python3",
                 "hadoop_heap": {
@@ -85,6 +86,8 @@ def _spec(key: Path, mirror: str, sha512: str) -> dict:
                 },
             },
         },
+        # the nodes' lock: one wheel, served with its wheelhouse from the bridge (the venv installs it offline)
+        "node_env": {"lock": str(lock), "wheelhouse_url": f"{mirror}/wheelhouse"},
         "overrides": {
             # Hadoop 2.7.3: WebHDFS needs jersey 1, absent from the fixture; its NameNode UI port is not 3.x's 9870
             "hdfs": {"dfs.webhdfs.enabled": False, "dfs.namenode.http-address": "0.0.0.0:9870"},
@@ -119,9 +122,12 @@ def cluster(netns_nodes_factory, tmp_path_factory):  # noqa: F811
     home = fixture_hadoop_home()
     base = tmp_path_factory.mktemp("nodes-cluster")
     tarball = hadoop_tarball(home, base / "mirror", HADOOP)
+    lock, wheelhouse = tiny_wheelhouse(base / "nodeenv")
+    served = {f"hadoop-{HADOOP}/hadoop-{HADOOP}.tar.gz": tarball}
+    served |= {f"wheelhouse/{wheel.name}": wheel for wheel in wheelhouse.glob("*.whl")}
     nodes = netns_nodes_factory(NAMES)
-    with serve_files(BRIDGE_IP, {f"hadoop-{HADOOP}/hadoop-{HADOOP}.tar.gz": tarball}) as mirror:
-        spec = _spec(nodes.key, mirror, "0" * 128)
+    with serve_files(BRIDGE_IP, served) as mirror:
+        spec = _spec(nodes.key, mirror, "0" * 128, lock)
         spec_path = base / "cluster.yaml"
         spec_path.write_text(yaml.safe_dump(spec))
         c = Cluster(nodes, spec_path, base / ".clusterctl")
@@ -156,6 +162,20 @@ def test_up_bootstraps_three_nodes_and_the_master_sees_two_datanodes_and_two_wor
     record = json.loads((cluster.workdir / "ansible" / "bootstrapped.json").read_text())
     assert record["health"]["smoke"].startswith("Pi is roughly 3.1")
     assert record["changed"] > 0
+    environment = json.loads((cluster.workdir / "environment.json").read_text())
+    lock_hash = read_lock(cluster.workdir / "nodeenv" / "nodes.lock").hash
+    assert environment["node_lock"] == lock_hash and environment["bootstrap_seconds"] > 0
+
+
+def test_every_node_installs_the_locked_wheel_from_the_wheelhouse_with_no_index(cluster):
+    for name in NAMES:
+        said = cluster.on(name, "/opt/clusterctl/venv/bin/python", "-c", "import demo_pure; print(demo_pure.WHERE)")
+        assert said.strip() == "the tiny wheelhouse of demo-pure", name
+        assert cluster.on(name, "ls", "/opt/clusterctl/wheelhouse").split() == ["demo_pure-1.0-py3-none-any.whl"]
+        assert (
+            cluster.on(name, "cat", "/opt/clusterctl/nodes.lock")
+            == (cluster.workdir / "nodeenv" / "nodes.lock").read_text()
+        )
 
 
 def test_the_rendered_files_are_on_every_node_and_each_node_knows_the_others(cluster):

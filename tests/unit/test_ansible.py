@@ -12,7 +12,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -113,13 +112,16 @@ def test_daemon_definitions() -> None:
         assert "yarn-site.xml" not in daemons[name]["files"]
 
 
-def test_same_java17_flags_and_workload_packages_as_the_project() -> None:
+def test_same_java17_flags_as_the_project_and_packages_only_from_the_lock() -> None:
     from clusterctl.providers.local.hdfs import JAVA17_FLAGS
 
     variables = _group_vars()
     assert tuple(variables["hadoop_java17_flags"]) == JAVA17_FLAGS
-    workloads = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["workloads"]
-    assert variables["clusterctl_workload_packages"] == workloads
+    # the venv gets the lock's pins and nothing else: no package list of its own to drift from pyproject
+    assert variables["python_env_lock"] == "" and variables["python_env_wheelhouse"] == []
+    tasks = (ROOT / "ansible" / "roles" / "python_env" / "tasks" / "main.yml").read_text()
+    assert "'--require-hashes', '-r', clusterctl_root ~ '/nodes.lock'" in tasks and "'--no-index'" in tasks
+    assert 'checksum: "sha256:{{ item.sha256 }}"' in tasks
 
 
 def test_hadoop_download_is_checked_against_sha512() -> None:

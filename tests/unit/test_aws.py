@@ -1,6 +1,7 @@
 """AWS side against moto (in-process): errors, tagged-resource discovery, sweep, EMR steps, cost, plan summary."""
 
 import gzip
+import hashlib
 import http.server
 import json
 import threading
@@ -459,3 +460,32 @@ def test_emr_submit_says_where_the_logs_will_be_when_they_never_come(moto_aws, t
     s3.put_object(Bucket="bkt", Key=f"{base}/steps/{step_id}/stdout.gz", Body=gzip.compress(b"late output\n"))
     logs = {f.label: f.path.read_text() for f in provider.logs(result.run_id)}
     assert logs == {"step stderr": "no app here\n", "driver stdout": "late output\n"}
+
+
+def test_ec2_nodes_get_the_wheelhouse_from_the_bucket_by_presigned_urls_kept_out_of_the_output(
+    moto_aws, tmp_path, monkeypatch
+):
+    from clusterctl.providers import get_provider
+    from clusterctl.workdir import Workdir
+    from tests.conftest import render_spec
+    from tests.support.wheels import tiny_wheelhouse
+
+    lock, house = tiny_wheelhouse(tmp_path / "nodeenv")
+    monkeypatch.setenv("CLUSTERCTL_WHEELHOUSE", str(house.parent))
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="bkt", CreateBucketConfiguration={"LocationConstraint": REGION})
+    spec = parse_spec(aws_spec(name="whc", region=REGION, node_env={"lock": str(lock)}))
+    workdir = Workdir(tmp_path / "wd")
+    render_spec(spec, workdir)
+    provider = get_provider(spec, workdir)
+    provider.outputs = lambda: {"bucket_name": "bkt"}  # type: ignore[method-assign]
+    variables = provider.bootstrap_vars(provider.node_env_vars(lambda *a: None))  # type: ignore[attr-defined]
+    assert variables["python_env_wheelhouse_secret"] is True  # the playbook's no_log
+    (entry,) = variables["python_env_wheelhouse"]
+    wheel = next(house.glob("*.whl"))
+    key = f"clusterctl/whc/nodeenv/{house.name}/{wheel.name}"
+    assert entry["file"] == wheel.name and entry["sha256"] == hashlib.sha256(wheel.read_bytes()).hexdigest()
+    assert entry["url"].startswith(f"https://bkt.s3.{REGION}.amazonaws.com/{key}?")  # regional, virtual-hosted
+    assert "X-Amz-Expires=7200" in entry["url"] and "X-Amz-Signature=" in entry["url"]
+    assert s3.get_object(Bucket="bkt", Key=key)["Body"].read() == wheel.read_bytes()
+    assert variables["python_env_lock"] == str(workdir.root / "nodeenv" / "nodes.lock")

@@ -184,8 +184,10 @@ def test_bootstrap_variables_come_from_the_spec_and_the_pins(tmp_path):
     assert variables["hadoop_mirror"] == "https://mirror.example/hadoop"
     assert variables["spark_manager"] == "yarn" and variables["python_version"] == "3.11"
     assert variables["clusterctl_conf_dir"] == str(tmp_path / "wd" / "conf")
-    packages = variables["clusterctl_workload_packages"]
-    assert "pyspark==4.0.1" in packages and any(p.startswith("torch") for p in packages)
+    assert variables["python_env_lock"] == str(tmp_path / "wd" / "nodeenv" / "nodes.lock")
+    # no wheelhouse handed over: the nodes fetch the locked files from PyPI and PyTorch's CPU index
+    assert variables["python_env_pip_args"] == ["--extra-index-url", "https://download.pytorch.org/whl/cpu"]
+    assert "python_env_wheelhouse" not in variables
     custom = parse_spec(
         aws_spec(spark={"manager": "standalone"}, bootstrap={"ansible_vars": {"service_manager": "process"}})
     )

@@ -151,6 +151,15 @@ def test_local_and_aws_node_rules():
         ({"overrides": {"yarn": {"spark.x": 1}}}, "overrides.yarn: key 'spark.x' must start with 'yarn.'"),
         ({"idle_timeout_minutes": -5}, "idle_timeout_minutes: input should be greater than or equal to 0"),
         ({"provider": "gcp"}, "provider: input should be 'local', 'ec2', 'emr' or 'ssh' (got 'gcp')"),
+        (
+            {"node_env": {"lock": "/no/such.lock"}},
+            "node_env.lock: /no/such.lock: no such lock file; make one with `clusterctl nodeenv lock --out",
+        ),
+        ({"node_env": {"index_url": "pypi.org/simple"}}, "node_env.index_url: 'pypi.org/simple' is not a URL"),
+        (
+            {"node_env": {"wheelhouse_url": "http://mirror/wh"}},
+            "node_env.wheelhouse_url: provider ec2's nodes read the cluster's bucket; remove it",
+        ),
     ],
 )
 def test_other_fields(extra, expected):
@@ -202,3 +211,9 @@ def test_init_writes_valid_commented_specs(tmp_path):
         assert spec.provider == provider
     again = run_cli("init", "--local", "-o", str(tmp_path / "local.yaml"), cwd=tmp_path)
     assert again.returncode == 2 and "exists; pass --force" in again.stderr
+
+
+def test_node_env_is_for_providers_with_nodes():
+    assert "node_env: provider local runs this machine's Python" in _err(local_spec(node_env={"find_links": ["/w"]}))
+    spec = parse_spec(aws_spec())
+    assert spec.node_env.extra_index_urls == ["https://download.pytorch.org/whl/cpu"] and spec.node_env.lock is None

@@ -21,6 +21,7 @@ CHECKIP_URL = "https://checkip.amazonaws.com"
 CLUSTER_TAG = "clusterctl:cluster"
 TTL_TAG = "clusterctl:ttl"
 ROLE_TAG = "clusterctl:role"
+REGION_TAG = "clusterctl:region"  # where the cluster lives: its IAM (account-wide) is only swept from there
 
 _CREDENTIALS = (
     "InvalidClientTokenId",
@@ -268,7 +269,8 @@ def _iam(region: str, cluster: str | None, page_size: int | None) -> Iterator[Ta
 
     def owner(name: str, tags: dict[str, str]) -> str | None:
         found = tags.get(CLUSTER_TAG)
-        if found and name in iam_names(found) and cluster in (None, found):
+        elsewhere = tags.get(REGION_TAG, region) != region  # a same-named cluster's in another region
+        if found and not elsewhere and name in iam_names(found) and cluster in (None, found):
             return found
         return None
 

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from clusterctl.config.catalog import load_catalog
 from clusterctl.errors import ClusterctlError
+from clusterctl.nodeenv.cluster import presigned_files
 from clusterctl.progress import Reporter
 from clusterctl.providers.aws import client as aws
 from clusterctl.providers.aws.terraformed import TerraformedProvider
@@ -56,6 +57,15 @@ class Ec2Provider(NodeCluster, TerraformedProvider):
         if self.spec.ami_id:
             inputs["ami_id"] = self.spec.ami_id
         return inputs
+
+    def node_env_vars(self, report: Reporter) -> dict[str, Any]:
+        """The wheelhouse of the workdir's lock, put in the cluster's bucket; the nodes fetch its files over
+        HTTPS (S3 through the gateway endpoint) with presigned URLs, which the playbook keeps out of its output."""
+        wheelhouse, published = self.node_wheelhouse(self.outputs()["bucket_name"], report)
+        return {
+            "python_env_wheelhouse": presigned_files(published, wheelhouse, self.spec.region),
+            "python_env_wheelhouse_secret": True,
+        }
 
     def environment_facts(self, outputs: dict[str, Any]) -> dict[str, Any]:
         """Also the AMI the nodes run (looked up at plan time unless the spec pins one)."""

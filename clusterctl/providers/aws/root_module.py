@@ -42,7 +42,8 @@ def root_module(
     ``outputs`` become the root's. ``launch_tags`` go on the subnet and security groups as well."""
     tags = {aws.CLUSTER_TAG: spec.name, **spec.tags}
     # Every resource carries the TTL, so `sweep` can judge any leftover (a VPC, a role) on its own.
-    default_tags = tags | {aws.TTL_TAG: "${var.ttl}"}
+    # And its region: IAM is account-wide, and sweep leaves another region's roles alone.
+    default_tags = tags | {aws.TTL_TAG: "${var.ttl}", aws.REGION_TAG: spec.region}
     provider: dict[str, Any] = {"region": spec.region, "default_tags": [{"tags": default_tags}]}
     if aws.endpoint():
         url = aws.endpoint()
