@@ -262,6 +262,10 @@ def test_down_after_autostop_cleans_up_everything(moto_env, tmp_path):  # noqa: 
             env.setenv(key, value)
         calls = terminate_cluster(agent.ec2_client(REGION), "astop", master, poll_s=0)
     assert calls == [sorted(workers), [master]]
+    proc = run_cli("status", "--json", "-f", str(spec_path), cwd=tmp_path, env=moto_env)
+    assert proc.returncode == 0, proc.stderr
+    status = json.loads(proc.stdout)
+    assert status["state"] == "degraded" and any("autostop?" in n and "clusterctl down" in n for n in status["notes"])
 
     proc = run_cli("down", "--json", "-f", str(spec_path), cwd=tmp_path, env=moto_env)
     assert proc.returncode == 0, proc.stderr

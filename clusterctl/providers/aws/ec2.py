@@ -142,8 +142,14 @@ class Ec2Provider(NodeCluster, TerraformedProvider):
             web_ui="clusterctl ui -f <spec>" if master_ip else None,
             workers=tuple(sorted(workers, key=lambda w: w.host)),
             started_at=min(launched).isoformat() if launched else None,
-            notes=() if self.bootstrapped() else ("not bootstrapped: run `clusterctl up`",),
+            notes=self._notes(workers),
         )
+
+    def _notes(self, workers: list[WorkerInfo]) -> tuple[str, ...]:
+        if any(w.state in ("SHUTTING-DOWN", "TERMINATED") for w in workers):
+            # the master's autostop agent (idle, or max_lifetime_hours), a spot reclaim, or someone else
+            return ("instances terminated (autostop?): `clusterctl down` removes the rest, `up` starts anew",)
+        return () if self.bootstrapped() else ("not bootstrapped: run `clusterctl up`",)
 
     def down(self, report: Reporter, delete_bucket: bool = False) -> DownResult:
         """Destroy the instances and the network (the daemons go with them), then check for leftovers."""

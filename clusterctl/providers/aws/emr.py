@@ -65,8 +65,14 @@ class EmrProvider(TerraformedProvider):
         bucket = self.apply(report, targets=["module.storage"])["bucket_name"]
         self.node_wheelhouse(bucket, report)
         cluster_id = self.apply(report)["cluster_id"]
+        emr = aws.client("emr", self.spec.region)
         with aws.aws_errors(self.spec.region):
-            emr_steps.wait_cluster(aws.client("emr", self.spec.region), cluster_id, report)
+            emr_steps.wait_cluster(emr, cluster_id, report)
+            timeline = emr.describe_cluster(ClusterId=cluster_id)["Cluster"]["Status"].get("Timeline", {})
+        if timeline.get("ReadyDateTime") and timeline.get("CreationDateTime"):
+            # EMR's own clock: instances, bootstrap action (the wheelhouse install) and applications
+            ready = (timeline["ReadyDateTime"] - timeline["CreationDateTime"]).total_seconds()
+            self.workdir.record_environment({"bootstrap_seconds": round(ready, 1)})
         return self.status()
 
     def status(self) -> ClusterStatus:
