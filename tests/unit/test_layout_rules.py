@@ -54,3 +54,9 @@ def test_one_job_registry_naming_every_job_module():
     for name in JOBS:
         assert job_file(name).is_file()
         assert job_file(name).stem not in sys.stdlib_module_names  # the job's folder is first on sys.path
+
+
+def test_test_modules_have_unique_names():
+    """tests/ has no __init__.py: pytest imports test files by basename, so two of one name cannot both run."""
+    names = sorted(p.name for p in (REPO / "tests").rglob("test_*.py"))
+    assert len(names) == len(set(names)), [n for n in set(names) if names.count(n) > 1]
