@@ -6,7 +6,6 @@ A provider uploads or serves it; a node installs from it with no index at all (`
 A rerun downloads only what is missing; a file that is not the locked one is an error, never replaced.
 """
 
-import hashlib
 import json
 import os
 import tempfile
@@ -17,6 +16,7 @@ from typing import Any
 
 from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, parse_sdist_filename, parse_wheel_filename
 
+from clusterctl.data.manifest import file_digest
 from clusterctl.errors import ClusterctlError
 from clusterctl.nodeenv.lock import Lock, LockEntry, format_lock
 from clusterctl.nodeenv.pip import run_pip, source_args, target_args
@@ -24,7 +24,6 @@ from clusterctl.progress import Reporter, silent
 
 MANIFEST = "manifest.json"
 CACHE_ENV = "CLUSTERCTL_WHEELHOUSE"
-CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -72,15 +71,6 @@ def install_command(python: str, wheelhouse_dir: str | PurePath, lock_path: str 
     ]
 
 
-def sha256_file(path: Path) -> str:
-    """The file's sha256, hex."""
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _archive_name(file: str) -> str | None:
     """The canonical project name of a wheel or sdist file name, or None for any other file."""
     try:
@@ -100,7 +90,7 @@ def verify_wheelhouse(lock: Lock, path: Path, complete: bool = True) -> tuple[Wh
     for file in sorted(set(path.iterdir()) - set(ours)):
         if not file.is_file():
             raise ClusterctlError(f"wheelhouse {path}: {file.name} is not a locked archive; {rebuild}")
-        digest = sha256_file(file)
+        digest = file_digest(file)
         entry = by_hash.get(digest)
         if entry is None:
             name = _archive_name(file.name)
