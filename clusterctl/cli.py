@@ -1,5 +1,6 @@
 """The ``clusterctl`` command line: parse, call the library, print. No logic lives here."""
 
+import dataclasses
 import inspect
 import json
 import re
@@ -266,6 +267,9 @@ def _print_status(status, as_json: bool) -> None:
         hdfs = status.storage
         live = f", {hdfs['live_datanodes']} live DataNode(s)" if "live_datanodes" in hdfs else ""
         out.print(f"hdfs {hdfs['uri']}: {hdfs['state']}{live}", highlight=False)
+    for name, service in status.services.items():
+        facts = ", ".join(f"{k} {v}" for k, v in service.items() if k in ("pid", "app_id", "executors"))
+        out.print(f"{name}: {service['state']} ({facts})", highlight=False)
     for note in status.notes:
         err.print(f"[yellow]note:[/yellow] {note}")
 
@@ -361,12 +365,20 @@ def status(spec_path: Path, as_json: bool) -> None:
 @cli.command(context_settings={"ignore_unknown_options": True})
 @SPEC_OPTION
 @JSON_OPTION
+@click.option(
+    "--cold",
+    is_flag=True,
+    help="Start a driver of its own for this job even when the cluster keeps a warm one (spark.warm_driver).",
+)
 @click.argument("target")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def submit(spec_path: Path, as_json: bool, target: str, args: tuple[str, ...]) -> None:
+def submit(spec_path: Path, as_json: bool, cold: bool, target: str, args: tuple[str, ...]) -> None:
     """Run a bundled workload (by name) or a PySpark file on the cluster and wait for it.
 
-    The workloads package is shipped as a zip; arguments after `--` go to the job.
+    The workloads package is shipped as a zip; arguments after `--` go to the job. With
+    `spark.warm_driver: true` a bundled job runs in the cluster's long-lived driver (no JVM,
+    interpreter or model start; `status` shows it); `--cold` or a PySpark file of your own stops
+    that driver first, since it holds the executors.
 
     \b
     Example:
@@ -374,6 +386,7 @@ def submit(spec_path: Path, as_json: bool, target: str, args: tuple[str, ...]) -
       clusterctl submit faces-align -- --input ../shared/data/lfw
       clusterctl submit faces-embed          # reads faces-align's default output
       clusterctl submit ./my_job.py -- --rows 1000
+      clusterctl submit --cold fruits -- --input ../shared/data/fruits-360/Test
 
     Bundled jobs (`-- --help` shows a job's options):
     """
@@ -383,7 +396,7 @@ def submit(spec_path: Path, as_json: bool, target: str, args: tuple[str, ...]) -
     opened = as_rendered(spec_path)
     _note(opened.note)
     provider = opened.provider
-    job = resolve_job(target, args, opened.workdir.root)
+    job = dataclasses.replace(resolve_job(target, args, opened.workdir.root), cold=cold)
     with _progress() as report:
         result = provider.submit(job, report, lambda line, *_: None if as_json else click.echo(line))
     if as_json:
@@ -399,7 +412,7 @@ def submit(spec_path: Path, as_json: bool, target: str, args: tuple[str, ...]) -
         )
     read = _job_summary(result.stdout.read_text()).get("input")
     err.print(
-        f"[green]done[/green] {result.run_id} app {result.app_id} in {result.wall_seconds:.1f}s"
+        f"[green]done[/green] {result.run_id} app {result.app_id} in {result.wall_seconds:.1f}s ({result.mode})"
         + (f"; read {escape(str(read))}" if read else "")
     )
 

@@ -203,9 +203,15 @@ class LocalSettings(_Strict):
 class SparkSettings(_Strict):
     """How Spark gets its executors: ``yarn`` (HDFS + YARN, the default on nodes) or ``standalone``
     (a Spark master and one worker per core/task node, Flintrock's way). The local provider always
-    runs standalone and EMR always YARN."""
+    runs standalone and EMR always YARN.
+
+    ``warm_driver: true`` keeps one long-lived driver (with its executors, their Python workers and the
+    models they loaded) between jobs, so ``submit`` of a bundled workload pays no JVM or interpreter
+    start; ``submit --cold`` runs as before. Local provider only in this release.
+    """
 
     manager: Literal["yarn", "standalone"] | None = None
+    warm_driver: bool = False
 
 
 class SshSettings(_Strict):
@@ -412,6 +418,11 @@ class ClusterSpec(_Strict):
             )
         if not local and "local" in self.model_fields_set:
             raise ValueError("local: port settings apply to provider local only; remove the local section")
+        if self.spark.warm_driver and not local:
+            raise ValueError(
+                f"spark.warm_driver: provider {self.provider} has no warm driver in this release (local only); "
+                "remove it, or submit as usual (each job starts its own driver)"
+            )
         self._node_rules()
         return self
 

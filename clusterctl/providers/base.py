@@ -51,6 +51,7 @@ class ClusterStatus:
     notes: tuple[str, ...] = ()
     started_at: str | None = None
     storage: dict[str, Any] | None = None  # the cluster's HDFS, where the provider runs one itself
+    services: dict[str, dict[str, Any]] = field(default_factory=dict)  # e.g. the warm driver, by name
 
     @property
     def alive_workers(self) -> int:
@@ -71,6 +72,8 @@ class Job:
     name: str = "job"
     py_files: tuple[Path, ...] = ()
     conf: dict[str, str] = field(default_factory=dict)
+    # Skip the cluster's warm driver (``spark.warm_driver``) and pay a fresh driver and executors.
+    cold: bool = False
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,7 @@ class RunResult:
     wall_seconds: float
     stdout: Path
     driver_log: Path
+    mode: str = "cold"  # "warm": run in the cluster's warm driver, no JVM or interpreter start
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""

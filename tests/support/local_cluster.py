@@ -5,7 +5,7 @@ import os
 import signal
 import subprocess
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import yaml
@@ -46,9 +46,13 @@ class Cluster:
         return f"SPARK_CONF_DIR={self.workdir / 'conf'}"
 
 
-def started_cluster(root: Path) -> Iterator[Cluster]:
-    """Up a 2-worker cluster in ``root`` for a module-scoped fixture; always torn down (by pid if need be)."""
+def started_cluster(root: Path, before_up: Callable[[Cluster], None] | None = None) -> Iterator[Cluster]:
+    """Up a 2-worker cluster in ``root`` for a module-scoped fixture; always torn down (by pid if need be).
+
+    ``before_up(cluster)`` may change the spec file first."""
     c = Cluster(root)
+    if before_up is not None:
+        before_up(c)
     c.cli("up")
     yield c
     run_cli("down", cwd=c.root)

@@ -15,13 +15,17 @@ A job module is its options, its body and ``sys.exit(main())``::
 
 ``clusterctl submit`` shows the driver's last line of output when a job fails, so an error is printed after
 the Spark session is stopped (stopping it logs).
+
+Inside the warm driver (``workloads.common.warm_driver``) a job runs in a new session of the driver's
+long-lived one (its own SQL settings and temporary views, the shared executors) that is left running.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -54,6 +58,29 @@ class JobContext:
     timer: PhaseTimer
 
 
+_shared: list[SparkSession] = []  # the warm driver's session while it runs a job in this process
+
+
+@contextmanager
+def shared_session(spark: SparkSession) -> Iterator[None]:
+    """Within the block, ``run_job`` runs its body in ``spark.newSession()`` and leaves Spark running."""
+    _shared.append(spark)
+    try:
+        yield
+    finally:
+        _shared.pop()
+
+
+def _session(app_name: str | None) -> tuple[SparkSession, bool]:
+    """The job's session and whether the job owns it (and stops it at the end)."""
+    from pyspark.sql import SparkSession
+
+    if _shared:
+        return _shared[-1].newSession(), False
+    builder = SparkSession.builder if app_name is None else SparkSession.builder.appName(app_name)
+    return builder.getOrCreate(), True
+
+
 def run_job(
     name: str,
     parser: argparse.ArgumentParser,
@@ -79,16 +106,15 @@ def run_job(
         except JobError as exc:
             print(f"{name}: {exc}", file=sys.stderr)
             return 2
-    from pyspark.sql import SparkSession
-
     timer = PhaseTimer()
-    builder = SparkSession.builder if app_name is None else SparkSession.builder.appName(app_name)
-    spark = builder.getOrCreate()
+    spark, owned = _session(app_name)
     try:
         body(JobContext(name, args, spark, timer))
     except JobError as exc:
-        spark.stop()
+        if owned:
+            spark.stop()
         print(f"{name}: {exc}", file=sys.stderr)
         return 2
-    spark.stop()
+    if owned:
+        spark.stop()
     return 0

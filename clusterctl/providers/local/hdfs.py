@@ -37,6 +37,7 @@ from clusterctl.providers.local.processes import (
     free_port,
     is_alive,
     listener_pid,
+    log_tail,
     owned_pid,
     port_in_use,
     stop_group,
@@ -191,20 +192,6 @@ def _port_of(address: str) -> int | None:
         return int(address.rsplit(":", 1)[1])
     except (IndexError, ValueError):
         return None
-
-
-_FAILURE = re.compile(r"\b(FATAL|ERROR)\b|Exception\b|^Error:|Could not find or load main class")
-
-
-def _tail(path: Path, lines: int = 3) -> str:
-    """The log's last error line (a daemon's shutdown banner hides it) and its last lines, on one line."""
-    try:
-        text = [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]
-    except OSError:
-        return "(no log)"
-    errors = [line for line in text if _FAILURE.search(line) and "RECEIVED SIGNAL" not in line]
-    shown = ([errors[-1], "..."] if errors and errors[-1] not in text[-lines:] else []) + text[-lines:]
-    return " | ".join(shown) or "(empty log)"
 
 
 class LocalHdfs:
@@ -433,7 +420,7 @@ class LocalHdfs:
         except subprocess.TimeoutExpired:
             raise ClusterctlError(f"formatting HDFS timed out after 180s; see {log}") from None
         if code != 0 or not (name / "current" / "VERSION").exists():
-            raise ClusterctlError(f"formatting HDFS failed (exit {code}); {log} ends with: {_tail(log)}")
+            raise ClusterctlError(f"formatting HDFS failed (exit {code}); {log} ends with: {log_tail(log)}")
         self._formatted_marker.write_text(f"formatted {time.strftime('%Y-%m-%dT%H:%M:%S')}\n")
         return True
 
@@ -519,7 +506,7 @@ class LocalHdfs:
                     log = self.log_of(daemon.name)
                     raise ClusterctlError(
                         f"HDFS {daemon.name} exited during start-up: fix what its log says and start again; "
-                        f"{log} ends with: {_tail(log)}"
+                        f"{log} ends with: {log_tail(log)}"
                     )
             time.sleep(0.5)
         seen = (

@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import time
@@ -143,3 +144,17 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+_FAILURE = re.compile(r"\b(FATAL|ERROR)\b|Exception\b|^Error:|Could not find or load main class")
+
+
+def log_tail(path: Path, lines: int = 3) -> str:
+    """The log's last error line (a daemon's shutdown banner hides it) and its last lines, on one line."""
+    try:
+        text = [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return "(no log)"
+    errors = [line for line in text if _FAILURE.search(line) and "RECEIVED SIGNAL" not in line]
+    shown = ([errors[-1], "..."] if errors and errors[-1] not in text[-lines:] else []) + text[-lines:]
+    return " | ".join(shown) or "(empty log)"

@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 from clusterctl.config.properties import NodeLayout, Ruled
 from clusterctl.config.spec import ClusterSpec
 from clusterctl.errors import ClusterctlError
+from clusterctl.jobs import build_workloads_zip
 from clusterctl.progress import LineSink, Reporter
 from clusterctl.providers.base import (
     AppInfo,
@@ -43,10 +44,13 @@ from clusterctl.providers.local.processes import (
     busy_ports,
     find_processes,
     listener_pid,
+    log_tail,
     owned_pid,
     port_in_use,
     stop_group,
 )
+from clusterctl.providers.local.warm import NAME as WARM
+from clusterctl.providers.local.warm import WarmDriver, runs_warm
 from clusterctl.remote.hosts import Hosts
 from clusterctl.workdir import Workdir
 
@@ -246,7 +250,18 @@ class LocalProvider:
             report(f"starting HDFS at {hdfs.uri}")
             hdfs.start()
             hdfs.wait_healthy()
+        if self.spec.spark.warm_driver:
+            self._warm_up(report)
         return self.status()
+
+    @property
+    def warm(self) -> WarmDriver:
+        """The cluster's warm driver (running or not)."""
+        return WarmDriver(self.workdir, self._env, lambda: self.runtime.spark_submit)
+
+    def _warm_up(self, report: Reporter) -> dict[str, Any]:
+        zipped = build_workloads_zip(self.workdir.root / "workloads.zip")
+        return self.warm.ensure(zipped, self.spec.node_groups.core.count, report)
 
     def _check_version(self) -> None:
         wanted = self.spec.spark_version
@@ -293,7 +308,7 @@ class LocalProvider:
                 if self._running(daemon) is None:
                     raise ClusterctlError(
                         f"{daemon.name} exited during start-up; its log {self._log_of(daemon)} ends with: "
-                        f"{_tail(self._log_of(daemon), 3)}"
+                        f"{log_tail(self._log_of(daemon), 3)}"
                     )
             time.sleep(0.2)
         logs = self.workdir.path("logs")
@@ -329,6 +344,9 @@ class LocalProvider:
         if storage is not None and storage["state"] != "running":
             healthy = False
             notes += (f"HDFS {storage['state']}: run `clusterctl up` to start it",)
+        services = {WARM: warm} if (warm := self.warm.info()) is not None else {}
+        if self.spec.spark.warm_driver and not services:
+            notes += ("warm driver not running: the next `clusterctl submit` of a bundled job starts it",)
         started = datetime.fromtimestamp(self._pid_file(daemons[0]).stat().st_mtime, UTC).isoformat(timespec="seconds")
         return ClusterStatus(
             self.spec.name,
@@ -341,6 +359,7 @@ class LocalProvider:
             notes=notes,
             started_at=started,
             storage=storage,
+            services=services,
         )
 
     def _hdfs_status(self) -> dict[str, Any] | None:
@@ -359,6 +378,11 @@ class LocalProvider:
         run_id = f"{datetime.now(UTC).strftime('%Y%m%d-%H%M%S-%f')}-{job.name}"
         run_dir = self.workdir.sub("runs") / run_id
         run_dir.mkdir()
+        if self.spec.spark.warm_driver and not job.cold and runs_warm(job) and not job.conf:
+            return self._submit_warm(job, run_id, run_dir, report, on_output)
+        if self.warm.pid() is not None:
+            report("stopping the warm driver: it holds the executor cores this job needs (a warm submit restarts it)")
+            self.warm.stop()
         cmd = [
             str(self.runtime.spark_submit),
             "--properties-file",
@@ -405,6 +429,20 @@ class LocalProvider:
         (run_dir / "result.json").write_text(json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n")
         return result
 
+    def _submit_warm(self, job: Job, run_id: str, run_dir: Path, report: Reporter, on_output: LineSink) -> RunResult:
+        """Run bundled ``job`` in the warm driver (started first if need be); the wall time is the job's only."""
+        info = self._warm_up(report)
+        (run_dir / "command.json").write_text(
+            json.dumps({"warm_driver": info["pid"], "job": job.name, "args": list(job.args)}, indent=2) + "\n"
+        )
+        report(f"submitting {job.name} ({run_id}) to the warm driver")
+        start = time.monotonic()
+        code = self.warm.run(job, run_dir, on_output)
+        wall = time.monotonic() - start
+        result = RunResult(run_id, info["app_id"], code, wall, run_dir / "stdout.txt", run_dir / "driver.log", "warm")
+        (run_dir / "result.json").write_text(json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n")
+        return result
+
     def logs(self, run_id: str | None = None) -> list[LogFile]:
         """The run's driver log and stdout, its executors' logs, then the daemons' logs."""
         runs = self.workdir.runs()
@@ -423,6 +461,8 @@ class LocalProvider:
                         if (executor / stream).exists():
                             found.append(LogFile(f"executor {executor.name} {stream}", executor / stream))
         found += [LogFile(f"daemon {p.stem}", p) for p in sorted(self.workdir.path("logs").glob("*.out"))]
+        if self.warm.log.exists():
+            found.append(LogFile(WARM, self.warm.log))
         return found
 
     def hosts(self) -> Hosts:
@@ -457,6 +497,9 @@ class LocalProvider:
     def down(self, report: Reporter, delete_bucket: bool = False) -> DownResult:
         """Stop workers then master by pid, then verify no process of ours remains and ports are free."""
         stopped = []
+        if (warm := self.warm.stop()) is not None:  # first: it is an application of the master's
+            report(f"stopped {warm}")
+            stopped.append(warm)
         for daemon in reversed(self._daemons()):
             pid = self._running(daemon)
             if pid is not None:
@@ -497,11 +540,3 @@ def _app_id(driver_log: Path) -> str | None:
     except OSError:
         return None
     return None
-
-
-def _tail(path: Path, lines: int) -> str:
-    try:
-        text = path.read_text(errors="replace").splitlines()
-    except OSError:
-        return "(no log)"
-    return " | ".join(line.strip() for line in text[-lines:]) or "(empty log)"
