@@ -6,7 +6,7 @@ import sys
 import pyspark.sql
 import pytest
 
-from workloads.common.job import JobContext, JobError, UsageError, run_job
+from workloads.common.job import JobContext, JobError, UsageError, run_job, shared_session
 
 
 class _Session:
@@ -95,3 +95,31 @@ def test_other_exceptions_propagate(events):
 
     with pytest.raises(KeyError):
         run_job("the_job", _parser(), body, [])
+
+
+class _SharedSession(_Session):
+    """The warm driver's session: a job gets a new session of it, which must never be stopped."""
+
+    def newSession(self) -> _Session:
+        self.events.append("newSession")
+        return _Session(self.events)
+
+
+def test_inside_the_warm_driver_a_job_runs_in_a_new_session_and_spark_keeps_running(events, capsys):
+    shared = _SharedSession(events)
+    sessions: list[object] = []
+
+    def body(job: JobContext) -> None:
+        sessions.append(job.spark)
+
+    def failing(job: JobContext) -> None:
+        raise JobError("--input x: no files")
+
+    with shared_session(shared):  # type: ignore[arg-type]
+        assert run_job("the_job", _parser(), body, [], app_name="ignored") == 0
+        assert run_job("the_job", _parser(), failing, []) == 2
+    assert events == ["newSession", "newSession"]  # no builder, no stop
+    assert sessions and sessions[0] is not shared
+    assert capsys.readouterr().err.splitlines() == ["the_job: --input x: no files"]
+    assert run_job("the_job", _parser(), body, []) == 0  # outside the block: a session of its own again
+    assert events[-2:] == ["session", "stop"]

@@ -121,6 +121,14 @@ def test_emr_release_rules():
     assert "only provider emr takes a release label" in _err(aws_spec(versions={"emr_release": "emr-7.13.0"}))
 
 
+def test_a_warm_driver_is_local_only():
+    assert parse_spec(local_spec(spark={"warm_driver": True})).spark.warm_driver
+    assert not parse_spec(local_spec()).spark.warm_driver
+    assert "spark.warm_driver: provider ec2 has no warm driver in this release" in _err(
+        aws_spec(spark={"warm_driver": True})
+    )
+
+
 def test_local_and_aws_node_rules():
     assert "node_groups.master.instance_type: provider local takes 'local'" in _err(
         local_spec() | {"node_groups": aws_spec()["node_groups"]}
