@@ -95,7 +95,7 @@ def _print_bench(result: dict[str, Any], as_json: bool) -> None:
     if as_json:
         _emit_json(result)
     else:
-        out.print(Path(result["markdown"]).read_text(), highlight=False, markup=False)
+        out.print(Path(result["markdown"]).read_text(), highlight=False, markup=False, soft_wrap=True)
 
 
 WORKERS_OPTION = click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 8))
@@ -402,8 +402,9 @@ def submit(spec_path: Path, as_json: bool, cold: bool, target: str, args: tuple[
     if as_json:
         _emit_json(result.to_dict() | {"stdout_text": result.stdout.read_text()})
     if result.exit_code != 0:
-        tail = "\n".join(result.driver_log.read_text(errors="replace").splitlines()[-25:])
-        err.print(tail, highlight=False, markup=False)
+        if result.exit_code != 2:  # 2: the job's own one-line error (a bad input or option) says it all
+            tail = "\n".join(result.driver_log.read_text(errors="replace").splitlines()[-25:])
+            err.print(tail, highlight=False, markup=False)
         # spark-submit merges the Python driver's stderr into its stdout: the job's own last word is there
         said = [ln for ln in result.stdout.read_text(errors="replace").splitlines() if ln.strip()]
         reason = f": {said[-1].strip()}" if said else ""
@@ -1155,11 +1156,12 @@ def nodeenv_build(
 
 @cli.group()
 def bench() -> None:
-    """Reproducible benchmarks, written to benchmarks/ as JSON + markdown.
+    """Reproducible benchmarks, written to benchmarks/ as JSON + markdown (sessions: benchmarks/sessions/).
 
     \b
     Example:
       clusterctl bench startup --repeats 3 --out benchmarks
+      clusterctl bench session fruits --sizes 64,320 --workers 1,2 --repeats 3
     """
 
 
@@ -1183,39 +1185,207 @@ def bench_startup(repeats: int, workers: int, out_dir: Path, as_json: bool) -> N
     _print_bench(result, as_json)
 
 
-@bench.command("fruits")
-@click.option(
-    "--data",
-    type=click.Path(path_type=Path),
-    default=DEFAULT_DATA,
-    show_default=True,
-    help="Image folder, one sub-folder per class.",
-)
-@click.option(
-    "--repeats",
-    default=3,
-    show_default=True,
-    type=click.IntRange(1, 20),
-    help="Interleaved repeats of the subset comparison.",
-)
-@WORKERS_OPTION
-@click.option("--k", default=300, show_default=True, type=click.IntRange(1, 4096), help="PCA components.")
-@click.option("--skip-full", is_flag=True, help="Only the subset comparison, not the whole folder.")
-@OUT_DIR_OPTION
-@JSON_OPTION
-def bench_fruits(data: Path, repeats: int, workers: int, k: int, skip_full: bool, out_dir: Path, as_json: bool) -> None:
-    """Fruits pipeline through `submit` vs a plain single-process run of the same model on the same images:
-    a 32-class x 10-image subset end to end, then the whole folder's images/s per core.
+class _CommaList(click.ParamType):
+    """A comma-separated list, parsed by ``clusterctl.bench.session.parse_<kind>``; its error is the usage error."""
+
+    name = "list"
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, list):
+            return value
+        from clusterctl.bench import session
+
+        try:
+            return getattr(session, f"parse_{self.kind}")(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+def _session_options(command: Any) -> Any:
+    """The options of a benchmark session (``bench session SUITE``, ``bench fruits``)."""
+    options = [
+        click.option(
+            "--data",
+            type=click.Path(path_type=Path),
+            default=None,
+            help=f"Image folder, one sub-folder per class (person). Default: {DEFAULT_DATA} (fruits), "
+            f"{DEFAULT_LFW} (faces).",
+        ),
+        click.option(
+            "--sizes",
+            type=_CommaList("sizes"),
+            default="64,320,1000,all",
+            show_default=True,
+            help="Images per run: seeded subsets of the input, or all of it.",
+        ),
+        click.option(
+            "--workers",
+            type=_CommaList("counts"),
+            default="1,2",
+            show_default=True,
+            help="Worker counts, a fresh cluster each; plain runs as many processes as it has executor cores.",
+        ),
+        click.option("--repeats", default=3, show_default=True, type=click.IntRange(1, 20), help="Runs of each mode."),
+        click.option(
+            "--modes",
+            type=_CommaList("modes"),
+            default="warm,cold,plain",
+            show_default=True,
+            help="warm (the warm driver), cold (spark-submit), plain (the baseline processes).",
+        ),
+        click.option(
+            "-f",
+            "--spec",
+            "spec_path",
+            type=click.Path(path_type=Path),
+            default=None,
+            help="Spec of the clusters, its core count set to each --workers; its executors must read this machine's "
+            "files. Default: a local cluster of 1-core workers.",
+        ),
+        click.option(
+            "--price-as",
+            default=None,
+            help="Price each vCPU used as one of this catalog type in the spec's region. Default: the spec's own "
+            "prices; a machine without one (local) as m5.xlarge.",
+        ),
+        click.option(
+            "--out", "out_dir", type=click.Path(path_type=Path), default=Path("benchmarks/sessions"), show_default=True
+        ),
+        JSON_OPTION,
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _run_session(suite: str, data: Path | None, out_dir: Path, as_json: bool, **settings: Any) -> None:
+    from clusterctl.bench.report import write_report
+    from clusterctl.bench.session import get_suite, run_session, write_session
+
+    with _progress() as report:
+        doc = run_session(suite, data or get_suite(suite).default_data, out_dir=out_dir, report=report, **settings)
+    written = write_report(write_session(doc, out_dir))
+    _print_bench(doc | written, as_json)
+
+
+@bench.command("session")
+@click.argument("suite", type=click.Choice(["fruits", "faces"]))
+@_session_options
+def bench_session(
+    suite: str,
+    data: Path | None,
+    sizes: list,
+    workers: list[int],
+    repeats: int,
+    modes: list[str],
+    spec_path: Path | None,
+    price_as: str | None,
+    out_dir: Path,
+    as_json: bool,
+) -> None:
+    """A benchmark session of SUITE (fruits: CNN features + PCA; faces: align + embed on an LFW-style folder):
+    for each worker count a fresh cluster, for each size a seeded subset, and per repeat the Spark job warm
+    (the warm driver) and cold (spark-submit) and the plain baseline (one single-thread process per executor
+    core, side by side), interleaved. Writes <out>/<suite>-<time>.json (every run, versions, git commit,
+    machine, prices) and its report (markdown + PNG plots), and prints the report with its re-run command.
 
     \b
     Example:
-      clusterctl bench fruits --data ../shared/data/fruits-360/Test --repeats 3
+      clusterctl bench session fruits --sizes 64,320,1000,all --workers 1,2 --repeats 3
+      clusterctl bench session faces --data ../shared/data/lfw --sizes 320,all --workers 2
     """
-    from clusterctl.bench.fruits import run_fruits_bench
+    settings = {"spec": spec_path, "price_as": price_as, "modes": modes}
+    _run_session(suite, data, out_dir, as_json, sizes=sizes, workers=workers, repeats=repeats, **settings)
 
-    with _progress() as report:
-        result = run_fruits_bench(data, out_dir, repeats, workers, not skip_full, k, report)
-    _print_bench(result, as_json)
+
+@bench.command("fruits")
+@_session_options
+def bench_fruits(
+    data: Path | None,
+    sizes: list,
+    workers: list[int],
+    repeats: int,
+    modes: list[str],
+    spec_path: Path | None,
+    price_as: str | None,
+    out_dir: Path,
+    as_json: bool,
+) -> None:
+    """The fruits session: `clusterctl bench session fruits` (see its help). benchmarks/fruits.md is the
+    single-run comparison this replaced.
+
+    \b
+    Example:
+      clusterctl bench fruits --data ../shared/data/fruits-360/Test --sizes 64,320,1000,all --workers 1,2
+    """
+    settings = {"spec": spec_path, "price_as": price_as, "modes": modes}
+    _run_session("fruits", data, out_dir, as_json, sizes=sizes, workers=workers, repeats=repeats, **settings)
+
+
+@bench.command("report")
+@click.argument("sessions", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None, help="Default: beside each session.")
+@JSON_OPTION
+def bench_report(sessions: tuple[Path, ...], out_dir: Path | None, as_json: bool) -> None:
+    """Render session JSONs to markdown + PNG plots (time vs images, throughput vs workers with the ideal
+    line, where the time goes), with the published figures drawn alongside, and print them.
+
+    \b
+    Example:
+      clusterctl bench report benchmarks/sessions/fruits-20261203T120000Z.json
+    """
+    from clusterctl.bench.report import write_report
+
+    written = [write_report(path, out_dir) for path in sessions]
+    if as_json:
+        _emit_json(written)
+        return
+    for item in written:
+        _print_bench(item, as_json)
+
+
+@bench.command("compare")
+@click.argument("a", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("b", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--noise-floor",
+    default=0.05,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="The least noise assumed, as a fraction of the median wall.",
+)
+@JSON_OPTION
+def bench_compare(a: Path, b: Path, noise_floor: float, as_json: bool) -> None:
+    """Compare session B with session A (same suite), per workers, size and mode: the change in median wall
+    time and images/s, against the noise = the larger of the two runs' spread (max - min) / median, at least
+    --noise-floor. Exits 1 when any row is slower beyond the noise (a regression), else 0.
+
+    \b
+    Example:
+      clusterctl bench compare benchmarks/sessions/fruits-A.json benchmarks/sessions/fruits-B.json
+    """
+    from clusterctl.bench.compare import compare
+    from clusterctl.bench.session import load_session
+
+    result = compare(load_session(a), load_session(b), noise_floor)
+    if as_json:
+        _emit_json(result)
+    else:
+        table = Table("workers", "size", "mode", "wall A (s)", "wall B (s)", "change", "noise", "verdict")
+        for row in result["rows"]:
+            cells = [f"{row[k]:.1f}" if k in row else "" for k in ("wall_a_s", "wall_b_s")]
+            cells += [f"{row[k]:+.1%}" if k in row else "" for k in ("wall_change",)]
+            cells += [f"{row['noise']:.1%}" if "noise" in row else ""]
+            table.add_row(str(row["workers"]), row["size"], row["mode"], *cells, row["verdict"])
+        out.print(table)
+        for warning in result["warnings"]:
+            _note(warning)
+        out.print(f"{result['verdict']}: {result['regressions']} regression(s) beyond the noise", highlight=False)
+    if result["regressions"]:
+        sys.exit(1)
 
 
 @bench.command("faces")

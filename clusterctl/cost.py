@@ -11,9 +11,9 @@ from clusterctl.providers.base import ClusterStatus, NodeCost, hourly_total
 
 
 def latest_throughput(bench_dir: Path) -> tuple[float, str] | None:
-    """(images/s per executor core, file) from the newest benchmark JSON that records one."""
+    """(images/s per executor core, file) from the newest benchmark JSON (sessions/ included) that records one."""
     best: tuple[str, float, str] | None = None
-    for path in sorted(bench_dir.glob("*.json")) if bench_dir.is_dir() else []:
+    for path in sorted(bench_dir.rglob("*.json")) if bench_dir.is_dir() else []:
         try:
             doc = json.loads(path.read_text())
         except (OSError, ValueError):

@@ -1,12 +1,14 @@
 """Benchmarks recorded as JSON + markdown under benchmarks/ (same run, same machine, ratios compared)."""
 
+import copy
 import json
 import os
 import platform
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from clusterctl.config.properties import HEAP_ONLY_MALLOC_ENV
 from clusterctl.config.render import render
@@ -15,9 +17,13 @@ from clusterctl.demo import demo_spec
 from clusterctl.errors import ClusterctlError
 from clusterctl.jobs import resolve_job
 from clusterctl.progress import Reporter, silent
+from clusterctl.providers import get_provider
+from clusterctl.providers.base import Provider
 from clusterctl.providers.local.javaenv import find_runtime
 from clusterctl.providers.local.provider import LocalProvider
 from clusterctl.workdir import Workdir
+
+P = TypeVar("P", bound=Provider)
 
 # A plain (non-Spark) process measured like an executor: one BLAS/OpenMP thread, heap-only malloc.
 PLAIN_PROCESS_ENV = HEAP_ONLY_MALLOC_ENV | {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
@@ -70,23 +76,58 @@ def last_json(text: str) -> dict[str, Any]:
     return json.loads(lines[-1])
 
 
+def bench_spec(workers: int, name: str, base: dict[str, Any] | None = None, warm: bool = False) -> dict[str, Any]:
+    """The spec of a benchmark cluster with ``workers`` core nodes: ``base`` (a spec as a dict) with its core
+    count set, or by default a local one of 1-core workers on free ports; ``warm``: with a warm driver."""
+    data = copy.deepcopy(base) if base is not None else demo_spec(workers, name=name)
+    data["node_groups"]["core"]["count"] = workers
+    if warm:
+        data["spark"] = dict(data.get("spark") or {}) | {"warm_driver": True}
+    return data
+
+
 @contextmanager
-def bench_cluster(name: str, workers: int, home: Path, report: Reporter) -> Iterator[tuple[LocalProvider, Workdir]]:
-    """A fresh local cluster (``workers`` x 1 core) for a benchmark: up on entry, always down on exit."""
-    spec = parse_spec(demo_spec(workers, name=name), "bench spec")
-    workdir = Workdir.for_cluster(spec.name, home)
-    provider = LocalProvider(spec, workdir)
+def running(provider: P, report: Reporter) -> Iterator[P]:
+    """``provider``'s cluster rendered and up for the block; always down afterwards."""
     render(provider)
     try:
         provider.up(report)
-        yield provider, workdir
+        yield provider
     finally:
         provider.down(silent)
 
 
-def submit_workload(provider: LocalProvider, workdir: Workdir, name: str, *args: str) -> dict[str, Any]:
-    """Run bundled workload ``name``: its spark-submit wall seconds (JVM start included) and printed summary."""
-    result = provider.submit(resolve_job(name, args, workdir.root), silent, silent)
+@contextmanager
+def spec_cluster(data: dict[str, Any], home: Path, report: Reporter) -> Iterator[tuple[Provider, Workdir]]:
+    """A fresh cluster of spec ``data`` (any provider), its workdir under ``home``: up on entry, down on exit."""
+    spec = parse_spec(data, "bench spec")
+    workdir = Workdir.for_cluster(spec.name, home)
+    with running(get_provider(spec, workdir), report) as provider:
+        yield provider, workdir
+
+
+@contextmanager
+def bench_cluster(
+    name: str, workers: int, home: Path, report: Reporter, warm: bool = False
+) -> Iterator[tuple[LocalProvider, Workdir]]:
+    """A fresh local cluster (``workers`` x 1 core) for a benchmark: up on entry, always down on exit.
+
+    ``warm``: with a warm driver (``spark.warm_driver``), which bundled workloads run in unless submitted cold."""
+    spec = parse_spec(bench_spec(workers, name, warm=warm), "bench spec")
+    workdir = Workdir.for_cluster(spec.name, home)
+    with running(LocalProvider(spec, workdir), report) as provider:
+        yield provider, workdir
+
+
+def submit_workload(provider: Provider, workdir: Workdir, name: str, *args: str, cold: bool = False) -> dict[str, Any]:
+    """Run bundled workload ``name``: its wall seconds, how it ran (``warm`` in the cluster's warm driver, or
+    ``cold``: spark-submit, JVM start included) and its printed summary. ``cold`` skips a warm driver."""
+    job = replace(resolve_job(name, args, workdir.root), cold=cold)
+    result = provider.submit(job, silent, silent)
     if result.exit_code != 0:
         raise ClusterctlError(f"{name} failed; see {result.driver_log}")
-    return {"wall_s": round(result.wall_seconds, 3), "summary": last_json(result.stdout.read_text())}
+    return {
+        "wall_s": round(result.wall_seconds, 3),
+        "ran": result.mode,
+        "summary": last_json(result.stdout.read_text()),
+    }

@@ -62,3 +62,18 @@ def make_subset(
         for f in picked:
             shutil.copyfile(f, dest / name / f.name)
     return dest
+
+
+def make_sample(root: Path, dest: Path, images: int | None, seed: int, option: str = "--data") -> list[Path]:
+    """Copy ``images`` seeded images drawn from all of ``root``'s classes (``None``: every image) into ``dest``,
+    each in its class folder; the copies, sorted. Same arguments, same files; ``dest`` is replaced."""
+    found = class_images(root, option)
+    picked = sorted(f for fs in found.values() for f in fs) if images is None else seeded_images(found, images, seed)
+    if dest.exists():
+        shutil.rmtree(dest)
+    copies = []
+    for f in picked:
+        (dest / f.parent.name).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(f, dest / f.parent.name / f.name)
+        copies.append(dest / f.parent.name / f.name)
+    return sorted(copies)

@@ -16,7 +16,7 @@ import sys
 from pyspark.sql import functions as F
 
 from workloads.common.images import IMAGE_GLOB
-from workloads.common.io import list_images, remove_uri, spread_files, staged_outputs, task_slots, to_hadoop_uri
+from workloads.common.io import committed_output, list_images, spread_files, task_slots, to_hadoop_uri
 from workloads.common.job import JobContext, UsageError, run_job
 from workloads.common.timing import rate
 from workloads.faces.detect import CROPS, DETECTORS, TEMPLATE_DETECTORS
@@ -104,61 +104,62 @@ def align(job: JobContext) -> None:
         "rotate": args.rotate,
         "min_score": args.min_score,
     }
-    remove_uri(spark, f"{out}/crops")  # --output is overwritten: no crops left from an earlier run
-    (
-        images.mapInPandas(
-            align_partitions(opts, None if args.no_crops else f"{out}/crops", accumulators), ALIGN_SCHEMA
+    with committed_output(spark, out) as stage:  # replaces --output (crops too) when complete
+        staged_crops = f"{stage.uri}/crops/"  # executors write the crops there; rows name where they end up
+        crop_path = F.concat(F.lit(f"{out}/crops/"), F.expr(f"substring(crop_path, {len(staged_crops) + 1})"))
+        (
+            images.mapInPandas(
+                align_partitions(opts, None if args.no_crops else staged_crops.rstrip("/"), accumulators), ALIGN_SCHEMA
+            )
+            .withColumn("crop_path", F.when(F.col("crop_path").isNotNull(), crop_path))
+            .write.parquet(f"{stage.uri}/faces")
         )
-        .write.mode("overwrite")
-        .parquet(f"{out}/faces")
-    )
-    timer.end("align_s")
+        timer.end("align_s")
 
-    faces = spark.read.parquet(f"{out}/faces")
+        faces = spark.read.parquet(f"{stage.uri}/faces")
 
-    counts = (
-        faces.agg(
-            F.countDistinct("path").alias("images"),
-            F.count("face").alias("faces"),
-            F.sum(F.when(F.col("error").startswith("no face"), 1).otherwise(0)).alias("no_face"),
-            F.sum(F.when(F.col("error").startswith("undecodable"), 1).otherwise(0)).alias("undecodable"),
+        counts = (
+            faces.agg(
+                F.countDistinct("path").alias("images"),
+                F.count("face").alias("faces"),
+                F.sum(F.when(F.col("error").startswith("no face"), 1).otherwise(0)).alias("no_face"),
+                F.sum(F.when(F.col("error").startswith("undecodable"), 1).otherwise(0)).alias("undecodable"),
+            )
+            .first()
+            .asDict()
         )
-        .first()
-        .asDict()
-    )
-    detectors = {
-        r["detector"]: r["count"] for r in faces.where("face IS NOT NULL").groupBy("detector").count().collect()
-    }
-    failures = [
-        r.asDict()
-        for r in faces.where("error IS NOT NULL")
-        .select("path", "error")
-        .orderBy("path")
-        .limit(MAX_FAILURES_LISTED)
-        .collect()
-    ]
-    timer.end("report_s")
-    failed = counts["no_face"] + counts["undecodable"]
-    summary = {
-        "input": args.input,
-        "output": out,
-        "options": opts | {"crops": not args.no_crops},
-        "files": files,
-        "images_with_face": counts["images"] - failed,
-        "faces": counts["faces"],
-        "no_face": counts["no_face"],
-        "undecodable": counts["undecodable"],
-        "failed_rate": round(failed / files, 5),
-        "faces_by_detector": detectors,
-        "models": detector_files(args.detector),
-        "failures": failures,
-        "executor_cores": slots,
-        "tasks": tasks,
-        "core_seconds": {k: round(a.value, 3) for k, a in accumulators.items()},
-        "timings": timer.seconds | {"total_s": timer.total()},
-    } | rate(files, timer.seconds["align_s"], slots)
-    with staged_outputs(spark, out) as tmp:
-        (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        detectors = {
+            r["detector"]: r["count"] for r in faces.where("face IS NOT NULL").groupBy("detector").count().collect()
+        }
+        failures = [
+            r.asDict()
+            for r in faces.where("error IS NOT NULL")
+            .select("path", "error")
+            .orderBy("path")
+            .limit(MAX_FAILURES_LISTED)
+            .collect()
+        ]
+        timer.end("report_s")
+        failed = counts["no_face"] + counts["undecodable"]
+        summary = {
+            "input": args.input,
+            "output": out,
+            "options": opts | {"crops": not args.no_crops},
+            "files": files,
+            "images_with_face": counts["images"] - failed,
+            "faces": counts["faces"],
+            "no_face": counts["no_face"],
+            "undecodable": counts["undecodable"],
+            "failed_rate": round(failed / files, 5),
+            "faces_by_detector": detectors,
+            "models": detector_files(args.detector),
+            "failures": failures,
+            "executor_cores": slots,
+            "tasks": tasks,
+            "core_seconds": {k: round(a.value, 3) for k, a in accumulators.items()},
+            "timings": timer.seconds | {"total_s": timer.total()},
+        } | rate(files, timer.seconds["align_s"], slots)
+        (stage.files / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps({k: v for k, v in summary.items() if k != "failures"}))
 
 

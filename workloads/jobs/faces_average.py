@@ -15,7 +15,7 @@ from pyspark.ml.functions import array_to_vector, vector_to_array
 from pyspark.ml.stat import Summarizer
 from pyspark.sql import functions as F
 
-from workloads.common.io import read_parquet, staged_outputs
+from workloads.common.io import committed_output, read_parquet
 from workloads.common.job import JobContext, JobError, run_job
 from workloads.faces.steps import add_io_options, io_uris
 
@@ -31,7 +31,7 @@ def average(job: JobContext) -> None:
     """Distributed means of the embeddings, overall and per label; the summary."""
     spark, args, timer = job.spark, job.args, job.timer
     src, out = io_uris(args)
-    emb = read_parquet(spark, f"{src}/embeddings", "--input", "faces-embed")
+    emb = read_parquet(spark, f"{src}/embeddings", "--input", "faces-embed", marker=f"{src}/summary.json")
     counts = emb.agg(
         F.countDistinct("path").alias("processed"),
         F.countDistinct(F.when(F.col("embedding").isNotNull(), F.col("path"))).alias("with_face"),
@@ -42,29 +42,28 @@ def average(job: JobContext) -> None:
     overall = ok.agg(mean).first()["mean"] if counts["faces"] else None
     if overall is None:
         raise JobError(f"--input {src}: no embedded faces to average")
-    (
-        ok.groupBy("label")
-        .agg(F.count("*").alias("faces"), mean)
-        .select("label", "faces", vector_to_array("mean", "float32").alias("mean"))
-        .coalesce(1)
-        .write.mode("overwrite")
-        .parquet(f"{out}/per_label")
-    )
-    timer.end("aggregate_s")
-    vector = [round(float(v), 7) for v in overall.toArray()]
-    summary = {
-        "input": src,
-        "output": out,
-        "processed": counts["processed"],
-        "embedded": counts["with_face"],
-        "failed": counts["processed"] - counts["with_face"],
-        "faces": counts["faces"],
-        "dim": len(vector),
-        "norm": round(float(sum(v * v for v in vector) ** 0.5), 6),
-        "timings": timer.seconds | {"total_s": timer.total()},
-    }
-    with staged_outputs(spark, out) as tmp:
-        (tmp / "average.json").write_text(json.dumps(summary | {"mean": vector}, indent=2) + "\n")
+    with committed_output(spark, out, marker="average.json") as stage:  # replaces --output when complete
+        (
+            ok.groupBy("label")
+            .agg(F.count("*").alias("faces"), mean)
+            .select("label", "faces", vector_to_array("mean", "float32").alias("mean"))
+            .coalesce(1)
+            .write.parquet(f"{stage.uri}/per_label")
+        )
+        timer.end("aggregate_s")
+        vector = [round(float(v), 7) for v in overall.toArray()]
+        summary = {
+            "input": src,
+            "output": out,
+            "processed": counts["processed"],
+            "embedded": counts["with_face"],
+            "failed": counts["processed"] - counts["with_face"],
+            "faces": counts["faces"],
+            "dim": len(vector),
+            "norm": round(float(sum(v * v for v in vector) ** 0.5), 6),
+            "timings": timer.seconds | {"total_s": timer.total()},
+        }
+        (stage.files / "average.json").write_text(json.dumps(summary | {"mean": vector}, indent=2) + "\n")
     print(json.dumps(summary))
 
 

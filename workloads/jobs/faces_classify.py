@@ -24,7 +24,7 @@ import sys
 import numpy as np
 from pyspark.sql import functions as F
 
-from workloads.common.io import read_parquet, staged_outputs
+from workloads.common.io import committed_output, read_parquet
 from workloads.common.job import JobContext, JobError, UsageError, run_job
 from workloads.faces.identity import class_means, identify, leave_one_out_distance
 from workloads.faces.report import confusion_png, open_set
@@ -95,7 +95,7 @@ def classify(job: JobContext) -> None:
 
     spark, args, timer = job.spark, job.args, job.timer
     src, out = io_uris(args)
-    emb = read_parquet(spark, f"{src}/embeddings", "--input", "faces-embed")
+    emb = read_parquet(spark, f"{src}/embeddings", "--input", "faces-embed", marker=f"{src}/summary.json")
     backend = embeddings_model(emb, args.input)
     faces = emb.where("embedding IS NOT NULL AND face = 0").select("path", "label", "embedding")
     counts = faces.groupBy("label").count()
@@ -169,25 +169,24 @@ def classify(job: JobContext) -> None:
     }
     timer.end("evaluate_s")
 
-    with staged_outputs(spark, out) as tmp:
-        joblib.dump(saved, tmp / "model.joblib")
-        confusion_png(
-            matrix,
-            classes,
-            tmp / "confusion.png",
-            f"{len(classes)} people, {report['test_faces']} test faces: accuracy {report['accuracy']:.2%}",
-        )
-        report["timings"] = timer.seconds | {"total_s": timer.total()}
-        (tmp / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     rows = rows[~train].assign(
         predicted=predicted, probability=test.probability, distance=test.distance, named=test.names()
     )
-    (
-        spark.createDataFrame(rows[["path", "label", "predicted", "probability", "distance", "named"]])
-        .coalesce(1)
-        .write.mode("overwrite")
-        .parquet(f"{out}/predictions")
-    )
+    with committed_output(spark, out, marker="report.json") as stage:  # replaces --output when complete
+        (
+            spark.createDataFrame(rows[["path", "label", "predicted", "probability", "distance", "named"]])
+            .coalesce(1)
+            .write.parquet(f"{stage.uri}/predictions")
+        )
+        joblib.dump(saved, stage.files / "model.joblib")
+        confusion_png(
+            matrix,
+            classes,
+            stage.files / "confusion.png",
+            f"{len(classes)} people, {report['test_faces']} test faces: accuracy {report['accuracy']:.2%}",
+        )
+        report["timings"] = timer.seconds | {"total_s": timer.total()}
+        (stage.files / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps({k: v for k, v in report.items() if k not in ("per_class", "confusion_matrix")}))
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from workloads.common.io import read_parquet, spread_files, staged_outputs, task_slots
+from workloads.common.io import committed_output, read_parquet, spread_files, task_slots
 from workloads.common.job import JobContext, JobError, run_job
 from workloads.common.timing import rate
 from workloads.faces.embed import DEFAULT_EMBEDDER, EMBEDDERS, Embedder, ModelRef, get_embedder
@@ -111,7 +111,7 @@ def embed(job: JobContext) -> None:
     timer.end("session_s")
     ref = model_ref(spark, args)
     src, out = io_uris(args)
-    faces = read_parquet(spark, f"{src}/faces", "--input", "faces-align")
+    faces = read_parquet(spark, f"{src}/faces", "--input", "faces-align", marker=f"{src}/summary.json")
     check_crops(faces, args.model, args.input)
     slots = task_slots(spark)
     rows = faces.count()
@@ -120,44 +120,44 @@ def embed(job: JobContext) -> None:
     accumulators = {key: spark.sparkContext.accumulator(0.0) for key in EMBED_PROFILED}
     udf = embed_partitions(ref, args.batch_size, accumulators)
     spread_files(spark, rows, slots, min_files_per_task=200)  # scan splits: 1-4 waves of tasks, no shuffle
-    faces.mapInPandas(udf, EMBED_SCHEMA).write.mode("overwrite").parquet(f"{out}/embeddings")
-    timer.end("embed_s")
+    with committed_output(spark, out) as stage:  # replaces --output when complete
+        faces.mapInPandas(udf, EMBED_SCHEMA).write.parquet(f"{stage.uri}/embeddings")
+        timer.end("embed_s")
 
-    emb = spark.read.parquet(f"{out}/embeddings")
-    counts = (
-        emb.agg(
-            F.countDistinct("path").alias("images"),
-            F.count("embedding").alias("embedded"),
-            F.countDistinct(F.when(F.col("embedding").isNotNull(), F.col("path"))).alias("with_face"),
-            F.countDistinct("label").alias("labels"),
+        emb = spark.read.parquet(f"{stage.uri}/embeddings")
+        counts = (
+            emb.agg(
+                F.countDistinct("path").alias("images"),
+                F.count("embedding").alias("embedded"),
+                F.countDistinct(F.when(F.col("embedding").isNotNull(), F.col("path"))).alias("with_face"),
+                F.countDistinct("label").alias("labels"),
+            )
+            .first()
+            .asDict()
         )
-        .first()
-        .asDict()
-    )
-    backend = get_embedder(args.model)
-    summary = {
-        "input": src,
-        "output": out,
-        "model": {
-            "name": backend.name,
-            "dim": backend.dim,
-            "metric": backend.metric,
-            "threshold": backend.threshold,
-            "weights": args.weights,
-            "jitters": args.jitters,
-            "flip": args.flip,
-        }
-        | model_files(backend.name),
-        "images": counts["images"],
-        "embedded_faces": counts["embedded"],
-        "images_without_embedding": counts["images"] - counts["with_face"],
-        "labels": counts["labels"],
-        "executor_cores": slots,
-        "core_seconds": {k: round(a.value, 3) for k, a in accumulators.items()},
-        "timings": timer.seconds | {"total_s": timer.total()},
-    } | rate(counts["embedded"], timer.seconds["embed_s"], slots)
-    with staged_outputs(spark, out) as tmp:
-        (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        backend = get_embedder(args.model)
+        summary = {
+            "input": src,
+            "output": out,
+            "model": {
+                "name": backend.name,
+                "dim": backend.dim,
+                "metric": backend.metric,
+                "threshold": backend.threshold,
+                "weights": args.weights,
+                "jitters": args.jitters,
+                "flip": args.flip,
+            }
+            | model_files(backend.name),
+            "images": counts["images"],
+            "embedded_faces": counts["embedded"],
+            "images_without_embedding": counts["images"] - counts["with_face"],
+            "labels": counts["labels"],
+            "executor_cores": slots,
+            "core_seconds": {k: round(a.value, 3) for k, a in accumulators.items()},
+            "timings": timer.seconds | {"total_s": timer.total()},
+        } | rate(counts["embedded"], timer.seconds["embed_s"], slots)
+        (stage.files / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary))
 
 

@@ -8,7 +8,8 @@ and classified by a saved ``faces-classify`` model, results appended to parquet 
 once each (the checkpoint under --output remembers which, so a restart resumes). Models are loaded
 in every executor before the query starts and stay loaded between micro-batches. Each result row
 (``results/`` parquet: path, modified, face, predicted, probability, distance, embedding, error,
-processed_at) is also printed as one JSON line.
+processed_at) is also printed as one JSON line. Each micro-batch's rows are one file,
+``results/batch-<id>.parquet``, replaced if the batch runs again after a crash: one row per file.
 """
 
 import argparse
@@ -20,7 +21,7 @@ import time
 from pyspark.sql import SparkSession
 
 from workloads.common.images import IMAGE_GLOB
-from workloads.common.io import task_slots, to_hadoop_uri
+from workloads.common.io import HadoopFileSystem, task_slots, to_hadoop_uri, write_batch
 from workloads.common.job import JobContext, JobError, run_job
 from workloads.faces.detect import DETECTORS
 from workloads.faces.embed import get_embedder
@@ -61,10 +62,13 @@ def parser() -> argparse.ArgumentParser:
 
 
 def load_classifier(spark: SparkSession, uri: str) -> dict:
-    """The dict ``faces-classify`` saved as ``model.joblib`` under ``uri`` (any Hadoop URI)."""
+    """The dict ``faces-classify`` saved as ``model.joblib`` under ``uri`` (any Hadoop URI); ``report.json``,
+    which that job commits last, must be there too (without it the output is incomplete)."""
     import joblib
 
     blob = spark.read.format("binaryFile").load(f"{uri}/model.joblib").first()["content"]
+    if HadoopFileSystem(spark, uri).kind(f"{uri}/report.json") != "file":
+        raise ValueError("incomplete output: report.json is missing (an interrupted run, or one still being committed)")
     return joblib.load(io.BytesIO(blob))
 
 
@@ -131,9 +135,11 @@ def stream(job: JobContext) -> None:
     recognize = recognize_partitions(opts, ref, classifier)
 
     def each_batch(batch, batch_id: int) -> None:
+        # A query that dies after this write but before the checkpoint commits the batch runs the batch again
+        # (same id, same files) when restarted: the batch's one file is replaced, so each file keeps one row.
         rows = batch.select("path", "modificationTime", "content").mapInPandas(recognize, STREAM_SCHEMA).collect()
         if rows:
-            spark.createDataFrame(rows, STREAM_SCHEMA).coalesce(1).write.mode("append").parquet(f"{out}/results")
+            write_batch(spark.createDataFrame(rows, STREAM_SCHEMA), f"{out}/results", batch_id)
             print_batch(rows)
 
     source = (

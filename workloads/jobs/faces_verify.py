@@ -17,7 +17,7 @@ import sys
 import numpy as np
 from pyspark.sql import functions as F
 
-from workloads.common.io import read_parquet, staged_outputs, to_hadoop_uri
+from workloads.common.io import committed_output, read_parquet, to_hadoop_uri
 from workloads.common.job import JobContext, JobError, run_job
 from workloads.faces.metric import distance
 from workloads.faces.report import k_fold_accuracy, parse_pairs, roc_png
@@ -41,7 +41,7 @@ def verify(job: JobContext) -> None:
         pairs = parse_pairs("\n".join(r.value for r in spark.read.text(to_hadoop_uri(args.pairs)).collect()))
     except Exception as exc:  # missing file (AnalysisException) or a malformed one (ValueError)
         raise JobError(f"--pairs {args.pairs}: {str(exc).splitlines()[0]}") from None
-    emb = read_parquet(spark, f"{src}/embeddings", "--input", "faces-embed")
+    emb = read_parquet(spark, f"{src}/embeddings", "--input", "faces-embed", marker=f"{src}/summary.json")
     backend = embeddings_model(emb, args.input)
     keys = sorted({p.a for p in pairs} | {p.b for p in pairs})
     wanted = spark.createDataFrame([(k,) for k in keys], "key string")
@@ -77,27 +77,26 @@ def verify(job: JobContext) -> None:
         "missing": missing[:50],
     }
     report |= k_fold_accuracy(distances, same, folds)
-    with staged_outputs(spark, out) as tmp:
+    rows = [
+        (p.a, p.b, p.same, p.fold, float(d) if np.isfinite(d) else None) for p, d in zip(pairs, distances, strict=True)
+    ]
+    with committed_output(spark, out, marker="report.json") as stage:  # replaces --output when complete
+        (
+            spark.createDataFrame(rows, "a string, b string, same boolean, fold int, distance double")
+            .coalesce(1)
+            .write.parquet(f"{stage.uri}/distances")
+        )
         report["auc"] = round(
             roc_png(
                 distances,
                 same,
-                tmp / "roc.png",
+                stage.files / "roc.png",
                 f"LFW pairs ({len(pairs)}): {report['accuracy_mean']:.2%} ± {report['accuracy_std']:.2%}",
             ),
             5,
         )
         report["timings"] = timer.seconds | {"total_s": timer.total()}
-        (tmp / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    rows = [
-        (p.a, p.b, p.same, p.fold, float(d) if np.isfinite(d) else None) for p, d in zip(pairs, distances, strict=True)
-    ]
-    (
-        spark.createDataFrame(rows, "a string, b string, same boolean, fold int, distance double")
-        .coalesce(1)
-        .write.mode("overwrite")
-        .parquet(f"{out}/distances")
-    )
+        (stage.files / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps({k: v for k, v in report.items() if k != "missing"}))
 
 

@@ -6,8 +6,9 @@ Reads every image under --input (recursive; label = parent folder), extracts fea
 executors with an iterator pandas UDF (model loaded once per Python worker, batched, one thread per
 task core), fits a pyspark.ml Pipeline (StandardScaler + PCA) and writes under --output:
 ``features/`` (parquet partitioned by label: path, label, features, pca, error), ``pipeline/`` (the
-fitted Pipeline), ``summary.json``, ``pca_2d.png``, ``tsne.png`` and ``explained_variance.png``.
-Undecodable files become rows with an error and no features. Prints the summary as one JSON line.
+fitted Pipeline), ``summary.json``, ``pca_2d.png``, ``tsne.png`` and ``explained_variance.png``; all of
+it replaces --output at once, when complete (``common.io.committed_output``). Undecodable files become
+rows with an error and no features. Prints the summary as one JSON line.
 """
 
 import argparse
@@ -21,10 +22,11 @@ from pyspark import StorageLevel
 from pyspark.ml import Pipeline
 from pyspark.ml.feature import PCA, StandardScaler
 from pyspark.ml.functions import array_to_vector, vector_to_array
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from workloads.common.images import IMAGE_GLOB
-from workloads.common.io import list_images, spread_files, staged_outputs, task_slots
+from workloads.common.io import Staging, committed_output, list_images, spread_files, task_slots
 from workloads.common.job import JobContext, JobError, UsageError, run_job
 from workloads.common.timing import rate
 from workloads.common.weights import WeightsNotFound
@@ -63,14 +65,27 @@ def check(args: argparse.Namespace) -> None:
 
 
 def pipeline_job(job: JobContext) -> None:
-    """Features in the executors, StandardScaler + PCA, parquet and plots written together, the summary."""
+    """Features in the executors, StandardScaler + PCA, parquet and plots written together, the summary.
+
+    Everything is written into a staging directory that replaces --output only when complete
+    (``committed_output``, ``summary.json`` last): a run that fails part-way leaves the previous output as it was.
+    """
     spark, args, timer = job.spark, job.args, job.timer
-    backend = get_backend(args.model)
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(args.batch_size * 4))
     timer.end("session_s")
 
     images, files = list_images(spark, args.input, args.glob)
     timer.end("list_s")
+    with committed_output(spark, args.output) as stage:  # before the features: an unwritable --output fails fast
+        summary = fit_and_write(job, images, files, stage)
+    brief = ("explained_variance_curve", "failures", "per_class")
+    print(json.dumps({key: v for key, v in summary.items() if key not in brief}))
+
+
+def fit_and_write(job: JobContext, images: DataFrame, files: int, stage: Staging) -> dict:
+    """Features, the fitted pipeline, parquet, plots and ``summary.json`` written into ``stage``; the summary."""
+    spark, args, timer = job.spark, job.args, job.timer
+    backend = get_backend(args.model)
     cores = task_slots(spark)
     tasks = spread_files(spark, files, cores)
 
@@ -132,20 +147,14 @@ def pipeline_job(job: JobContext) -> None:
     def write_outputs() -> float:
         start = time.monotonic()
         # one shuffle by label: each label directory gets one file instead of one per input partition
-        (
-            projected.unionByName(bad)
-            .repartition("label")
-            .write.mode("overwrite")
-            .partitionBy("label")
-            .parquet(f"{out}/features")
-        )
-        pipeline.write().overwrite().save(f"{out}/pipeline")
+        projected.unionByName(bad).repartition("label").write.partitionBy("label").parquet(f"{stage.uri}/features")
+        pipeline.write().save(f"{stage.uri}/pipeline")
         return time.monotonic() - start
 
-    with staged_outputs(spark, out) as tmp, ThreadPoolExecutor(1) as pool:
+    with ThreadPoolExecutor(1) as pool:
         writing = pool.submit(write_outputs)  # executors write while the driver draws
         start = time.monotonic()
-        plots = write_plots(labels, points, variance, tmp, args.tsne_sample, args.seed)
+        plots = write_plots(labels, points, variance, stage.files, args.tsne_sample, args.seed)
         plots_s = time.monotonic() - start
         write_s = writing.result()
         feats.unpersist()
@@ -185,9 +194,8 @@ def pipeline_job(job: JobContext) -> None:
             "images_per_s_per_core": speed["images_per_s_per_core"],
             "warnings": warnings,
         }
-        (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    brief = ("explained_variance_curve", "failures", "per_class")
-    print(json.dumps({key: v for key, v in summary.items() if key not in brief}))
+        (stage.files / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")  # the marker: last
+    return summary
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -73,7 +73,8 @@ class WarmDriver:
         except (OSError, ValueError):
             return {"state": "starting", "pid": pid, "log": str(self.log)}
         return {"state": "running", "pid": pid, "log": str(self.log)} | {
-            key: state[key] for key in ("app_id", "executors", "python_workers", "ready_seconds", "digest")
+            key: state[key]
+            for key in ("app_id", "executors", "python_workers", "rehearsal_seconds", "ready_seconds", "digest")
         }
 
     def ensure(self, zip_path: Path, executors: int, report: Reporter) -> dict[str, Any]:
