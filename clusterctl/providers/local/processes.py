@@ -78,6 +78,11 @@ def find_processes(marker: str) -> list[int]:
     return sorted(found)
 
 
+def running_with(marker: str, argument: str) -> list[int]:
+    """Pids of live processes of ``marker`` (see ``find_processes``) with ``argument`` on their command line."""
+    return [pid for pid in find_processes(marker) if argument in _proc_strings(pid, "cmdline")]
+
+
 def stop_group(pid: int, timeout: float = 15.0) -> None:
     """SIGTERM the process group led by ``pid`` (the daemon and the executors it forked), then SIGKILL."""
     for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):

@@ -19,12 +19,13 @@ from typing import Any
 from clusterctl.errors import ClusterctlError
 from clusterctl.progress import LineSink, Reporter
 from clusterctl.providers.base import Job
-from clusterctl.providers.local.processes import log_tail, owned_pid, stop_group
+from clusterctl.providers.local.processes import log_tail, owned_pid, running_with, stop_group
 from clusterctl.resources import workloads_dir
 from clusterctl.workdir import Workdir
 from workloads.jobs import JOBS, job_file
 
 START_TIMEOUT_S = 300.0
+EXECUTORS_END_S = 30.0
 NAME = "warm-driver"
 
 
@@ -177,10 +178,15 @@ class WarmDriver:
         )
 
     def stop(self) -> str | None:
-        """Stop the driver (its executors end with it); what was stopped, or None."""
+        """Stop the driver and wait for its executors to end (the workers kill them once the master hears
+        the application ended), so that the cores are free for the next job; what was stopped, or None."""
         pid = self.pid()
+        app = (self.info() or {}).get("app_id")
         if pid is not None:
             stop_group(pid)
+        deadline = time.monotonic() + EXECUTORS_END_S
+        while app and running_with(self.marker, app) and time.monotonic() < deadline:
+            time.sleep(0.2)
         self.pid_file.unlink(missing_ok=True)
         self.state_file.unlink(missing_ok=True)
         self.socket.unlink(missing_ok=True)
