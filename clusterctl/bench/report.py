@@ -16,7 +16,7 @@ COLOURS = {"warm": "tab:orange", "cold": "tab:blue", "plain": "tab:green"}
 MARKERS = "osD^vP*X"
 MODE_WORDS = {
     "warm": "the Spark job in the cluster's warm driver (no JVM, interpreter or model start; when a cold run "
-    "restarted the driver, after one untimed warm run on the smallest subset)",
+    "restarted the driver, after one untimed warm run on a small subset)",
     "cold": "the Spark job through spark-submit (`submit --cold`: launcher, driver and executors start)",
     "plain": "N single-thread Python processes side by side, one per executor core, each on 1/N of the files "
     "(images / the slowest process's wall)",

@@ -65,6 +65,7 @@ DEFAULT_REPEATS = 3
 DEFAULT_PRICE_AS = "m5.xlarge"  # what a machine without a catalog price (local) is priced as, per vCPU
 DEFAULT_OUT = Path("benchmarks/sessions")
 SUBSET_SEED = 1
+WARM_UP_IMAGES = 64  # the untimed warm run before a measured one: enough to touch every code path
 MAX_WORKERS = 8
 Size = int | str  # a number of images, or "all"
 
@@ -595,10 +596,10 @@ class _Plan:
 
     def spark(self, mode: str, data: Path, out: Path) -> dict[str, Any]:
         """One Spark run. A warm run that follows a cold one (or opens the cluster) comes after one untimed
-        warm run on the smallest subset: a cold run takes the executors from the warm driver, which then
+        warm run on a small subset (``WARM_UP_IMAGES``): a cold run takes the executors from the warm driver, which then
         starts afresh, and the measured warm run is to be its second job, not its first (cold JIT paths)."""
         if mode == "warm" and self.last_spark != "warm":
-            self.report("  warm-up: one untimed warm run on the smallest subset")
+            self.report(f"  warm-up: one untimed warm run on {WARM_UP_IMAGES} images")
             warm_up = self.tmp / "out" / "warm-up"
             self.suite.spark(self.provider, self.workdir, self.warm_up_root, warm_up, self.options, False)
             shutil.rmtree(warm_up, ignore_errors=True)
@@ -724,7 +725,8 @@ def run_session(
                 "seed": SUBSET_SEED,
                 "digest": file_list_digest(dest, samples[str(size)]),
             }
-        warm_up_root = tmp / "subsets" / str(min(sizes, key=lambda size: len(samples[str(size)])))
+        warm_up_root = tmp / "subsets" / "warm-up"
+        make_sample(data, warm_up_root, min([WARM_UP_IMAGES, *(len(s) for s in samples.values())]), SUBSET_SEED)
         for n, cluster in zip(workers, clusters, strict=True):
             report(f"cluster with {n} workers: up")
             with spec_cluster(datas[n], home or tmp / "home", report) as (provider, workdir):
@@ -769,8 +771,8 @@ def run_session(
         "instance_types": {str(c["workers"]): c["instance_types"] for c in clusters},
         "pricing": {str(c["workers"]): c["pricing"] for c in clusters},
         "warm_driver": any(r["ran"] == "warm" for r in runs),
-        "warm_up": "before a warm run that follows a cold one or opens the cluster: one untimed warm run on the "
-        "smallest subset (a cold run takes the executors, and the warm driver starts afresh)",
+        "warm_up": "before a warm run that follows a cold one or opens the cluster: one untimed warm run on "
+        f"{WARM_UP_IMAGES} images (a cold run takes the executors, and the warm driver starts afresh)",
         "versions": found_versions,
         "git": git_info(),
         "machine": machine_info(),

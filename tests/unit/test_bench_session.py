@@ -221,9 +221,9 @@ def test_a_session_records_inputs_as_given_and_no_machine_path(fake_runs, tmp_in
     # every mode of every (workers, size, repeat), the order alternating from one repeat to the next
     modes = [r["mode"] for r in doc["runs"] if (r["workers"], r["size"]) == (2, "all")]
     assert modes == ["warm", "cold", "plain", "plain", "cold", "warm"]
-    # a warm run after a cold one (or first on a cluster) follows an untimed warm run on the smallest subset
+    # a warm run after a cold one (or first on a cluster) follows an untimed warm run on a small subset of its own
     warm = [size for name, cold, size in fake_runs["spark"] if not cold]
-    assert len(warm) == 8 + 6 and warm[:2] == ["5", "5"] and warm.count("5") == 4 + 6
+    assert len(warm) == 8 + 6 and warm[:2] == ["warm-up", "5"] and warm.count("warm-up") == 6 and warm.count("5") == 4
     assert len([c for _, c, _ in fake_runs["spark"] if c]) == 8
     plain = [r for r in doc["runs"] if r["mode"] == "plain" and r["workers"] == 2 and r["size"] == "all"]
     assert [len(r["processes"]) for r in plain] == [2, 2]
