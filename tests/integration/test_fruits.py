@@ -14,6 +14,7 @@ from PIL import Image
 
 from tests.conftest import DATA
 from tests.support.local_cluster import started_cluster
+from workloads.fruits.scaler_pca import Moments, fit
 
 pytestmark = [
     pytest.mark.integration,
@@ -104,6 +105,9 @@ def test_parquet_has_features_pca_and_error_rows(fruits_run):
     assert (np.diff(var) <= 1e-3 * var[0]).all()
     corr = np.corrcoef(pca, rowvar=False)
     assert np.abs(corr - np.eye(K)).max() < 1e-3
+    # the sums made partition by partition during the features pass give the fit of the whole matrix
+    whole = fit(Moments.of(feats), K)
+    np.testing.assert_allclose(pca, whole.transform(feats), atol=1e-3 * float(np.abs(pca).max()))
 
 
 def test_nearest_neighbour_in_pca_space_has_the_same_label(fruits_run):
@@ -131,10 +135,28 @@ def test_plots_and_fitted_pipeline_are_saved(fruits_run):
     assert stages == ["PCA", "StandardScaler"]
     meta = json.loads(next((out / "pipeline" / "metadata").glob("part-00000*")).read_text())
     assert meta["class"] == "org.apache.spark.ml.PipelineModel"
+    # Spark ML loads it and, applied to the stored features, gives the stored projection
+    script = f"""
+import json
+import numpy as np
+from pyspark.ml import PipelineModel
+from pyspark.ml.functions import array_to_vector, vector_to_array
+from pyspark.sql import SparkSession
+spark = SparkSession.builder.master("local[1]").config("spark.ui.enabled", "false").getOrCreate()
+rows = spark.read.parquet({str(out / "features")!r}).where("error is null")
+rows = rows.withColumn("vec", array_to_vector("features"))
+got = PipelineModel.load({str(out / "pipeline")!r}).transform(rows)
+got = got.select("pca", vector_to_array("pca_vec", "float32").alias("again")).toPandas()
+print(json.dumps([len(got), float(np.abs(np.stack(got["pca"]) - np.stack(got["again"])).max())]))
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    count, max_diff = json.loads(proc.stdout.splitlines()[-1])
+    assert count == CLASSES * PER_CLASS and max_diff < 1e-3
 
 
 def test_spark_and_plain_baseline_agree(fruits_run, fruits_input, tmp_path):
-    """Two implementations (pyspark.ml and numpy) of the same pipeline: same variance explained."""
+    """The Spark job and the plain single-process baseline: same images, same variance explained."""
     printed, _ = fruits_run
     proc = subprocess.run(
         [

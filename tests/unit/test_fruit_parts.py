@@ -1,4 +1,4 @@
-"""The fruits pipeline's Spark-free parts: backends, decoding, batching, subsets, PCA baseline, report."""
+"""The fruits pipeline's Spark-free parts: backends, decoding, batching, subsets, report."""
 
 import io
 import json
@@ -15,7 +15,6 @@ from clusterctl.errors import SpecError
 from workloads.common.weights import WeightsNotFound
 from workloads.fruits.backends import BACKENDS, get_backend
 from workloads.fruits.features import decode, featurize
-from workloads.fruits.plain import _scaler_pca
 from workloads.fruits.report import nn_same_label_rate, write_plots
 
 torch = pytest.importorskip("torch", reason="the workloads extra (torch==2.13.0) is not installed")
@@ -135,17 +134,6 @@ def test_make_subset_is_seeded_and_reproducible(tmp_path):
         class_images(tmp_path / "missing")
     with pytest.raises(SpecError, match="no class sub-folders"):
         class_images(src / "empty")
-
-
-def test_plain_scaler_pca_matches_the_definition():
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(200, 12)) @ rng.normal(size=(12, 12)) + 5
-    proj, ratio = _scaler_pca(x, 4)
-    z = (x - x.mean(0)) / x.std(0, ddof=1)
-    eig = np.sort(np.linalg.eigvalsh(np.cov(z, rowvar=False)))[::-1]
-    np.testing.assert_allclose(ratio, eig[:4] / eig.sum(), rtol=1e-8)
-    np.testing.assert_allclose(proj.var(0, ddof=1), eig[:4], rtol=1e-8)
-    assert proj.shape == (200, 4)
 
 
 def test_report_nearest_neighbour_rate_and_plots(tmp_path):

@@ -14,6 +14,7 @@ import numpy as np
 from workloads.common.io import task_cpus
 from workloads.common.model_cache import load_once
 from workloads.fruits.backends import Extractor, get_backend
+from workloads.fruits.scaler_pca import Moments
 
 PROFILED = ("load", "decode", "inference")
 
@@ -81,29 +82,43 @@ def featurize(
 
 
 def featurize_partitions(model: str, weights: str | None, batch_size: int, accumulators: dict) -> Callable:
-    """The ``mapInPandas`` function: (path, label, content) batches → (path, label, features, error).
+    """The ``mapInPandas`` function: (path, label, content) batches → (path, label, features, error, moments).
 
     Runs in the executors' Python workers with one intra-op thread per task core; adds the seconds
-    spent per PROFILED step to the matching Spark accumulator. Lives here, not in the job's module,
-    so unpickling it in a worker does not import Spark ML.
+    spent per PROFILED step to the matching Spark accumulator. Each image gives a row with a null
+    ``moments``; the partition ends with one extra row, all null but ``moments``: the
+    ``scaler_pca.Moments`` of its features, summed batch by batch while they are in memory, so that
+    fitting the scaler and PCA needs no second pass. A recomputed partition gives the same rows again,
+    so the sums stay exact when Spark retries a task. Lives here, not in the job's module, so
+    unpickling it in a worker does not import Spark ML.
     """
 
     def run(batches: Iterator) -> Iterator:
         import pandas as pd
 
         threads = task_cpus()
+        moments: Moments | None = None
         for pdf in batches:
             seconds: Counter = Counter()
             rows = featurize(pdf["content"], model, weights, threads, batch_size, seconds)
             for key in PROFILED:
                 accumulators[key].add(seconds[key])
+            vectors = [vec for vec, _ in rows if vec is not None]
+            if vectors:
+                part = Moments.of(np.stack(vectors))
+                moments = part if moments is None else moments + part
             yield pd.DataFrame(
                 {
                     "path": pdf["path"],
                     "label": pdf["label"],
                     "features": [vec for vec, _ in rows],
                     "error": [err for _, err in rows],
+                    "moments": None,
                 }
+            )
+        if moments is not None:
+            yield pd.DataFrame(
+                {"path": [None], "label": [None], "features": [None], "error": [None], "moments": [moments.to_bytes()]}
             )
 
     return run

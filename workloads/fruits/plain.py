@@ -3,8 +3,8 @@
     python -m workloads.fruits.plain --input DIR --output DIR [--model efficientnet_lite0] [--k 300]
 
 Same model code, decoding, batching, labels and plots as the Spark job (``fruits.features``,
-``fruits.report``, ``common.images``); StandardScaler + PCA with numpy instead of Spark ML; parquet
-with pyarrow. Local directories only. Prints the same kind of one-line JSON summary.
+``fruits.report``, ``common.images``, ``fruits.scaler_pca`` on one matrix instead of per partition);
+parquet with pyarrow. Local directories only. Prints the same kind of one-line JSON summary.
 """
 
 import argparse
@@ -22,18 +22,7 @@ from workloads.common.timing import PhaseTimer, rate
 from workloads.fruits.backends import BACKENDS, DEFAULT_BACKEND, get_backend
 from workloads.fruits.features import PROFILED, featurize
 from workloads.fruits.report import nn_same_label_rate, write_plots
-
-
-def _scaler_pca(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Standardise columns (sample std, like Spark's StandardScaler) and project on the top-k PCs.
-
-    Returns the projection and the explained-variance ratio of each kept component.
-    """
-    std = x.std(axis=0, ddof=1)
-    z = (x - x.mean(axis=0)) / np.where(std > 0, std, 1.0)
-    _, s, vt = np.linalg.svd(z, full_matrices=False)
-    var = s**2
-    return z @ vt[:k].T, var[:k] / var.sum()
+from workloads.fruits.scaler_pca import Moments, fit
 
 
 def _list_array(matrix: np.ndarray) -> pa.Array:
@@ -71,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     x = np.stack([rows[i][0] for i in ok]).astype(np.float64)
     k = min(args.k, len(ok), backend.dim)
-    pca, ratio = _scaler_pca(x, k)
+    model = fit(Moments.of(x), k)
+    pca, ratio = model.transform(x), model.explained_variance
     timer.end("fit_s")
 
     uris = [files[i].resolve().as_uri() for i in ok]
