@@ -208,3 +208,28 @@ def test_empty_input_and_missing_weights_are_clear_errors(cluster, tmp_path):
     assert nowhere.returncode == 1
     assert f"fruits_features: --input {tmp_path / 'nowhere'}: [PATH_NOT_FOUND]" in nowhere.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_moments_of_many_partitions_are_added_up_in_the_executors_first():
+    """Past MOMENTS_FAN_IN partitions, the driver gets ~sqrt(n) partial sums, and they add up to the whole."""
+    script = """
+import json
+import numpy as np
+import pandas as pd
+from pyspark.sql import SparkSession
+from workloads.fruits.scaler_pca import Moments, sum_moments
+from workloads.jobs.fruits import MOMENTS_FAN_IN, summed_by_tree
+spark = SparkSession.builder.master("local[2]").config("spark.ui.enabled", "false").getOrCreate()
+rng = np.random.default_rng(3)
+parts = [Moments.of(rng.normal(size=(5, 6))) for _ in range(MOMENTS_FAN_IN + 8)]
+df = spark.createDataFrame(pd.DataFrame({"moments": [p.to_bytes() for p in parts]})).repartition(len(parts))
+got = summed_by_tree(df, df.rdd.getNumPartitions()).toPandas()["moments"]
+whole = sum_moments(p.to_bytes() for p in parts)
+total = sum_moments(got)
+err = float(np.abs(total.gram - whole.gram).max())
+print(json.dumps([len(parts), len(got), total.n, whole.n, err]))
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    parts, received, n, whole_n, err = json.loads(proc.stdout.splitlines()[-1])
+    assert parts > 32 and 1 <= received <= 7 and n == whole_n == 5 * parts and err < 1e-9
