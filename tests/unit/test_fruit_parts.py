@@ -7,6 +7,7 @@ import sys
 from collections import Counter
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -14,8 +15,9 @@ from clusterctl.data.subset import class_images, make_subset
 from clusterctl.errors import SpecError
 from workloads.common.weights import WeightsNotFound
 from workloads.fruits.backends import BACKENDS, get_backend
-from workloads.fruits.features import decode, featurize
+from workloads.fruits.features import PROFILED, decode, featurize, featurize_partitions
 from workloads.fruits.report import nn_same_label_rate, write_plots
+from workloads.fruits.scaler_pca import Moments
 
 torch = pytest.importorskip("torch", reason="the workloads extra (torch==2.13.0) is not installed")
 
@@ -134,6 +136,31 @@ def test_make_subset_is_seeded_and_reproducible(tmp_path):
         class_images(tmp_path / "missing")
     with pytest.raises(SpecError, match="no class sub-folders"):
         class_images(src / "empty")
+
+
+def test_featurize_partitions_ends_each_partition_with_the_moments_of_its_features():
+    class Total:
+        def __init__(self) -> None:
+            self.value = 0.0
+
+        def add(self, amount: float) -> None:
+            self.value += amount
+
+    blobs = [_jpeg((200, 30, 30)), b"not an image", _jpeg((30, 200, 30)), _jpeg((30, 30, 200))]
+    batches = [
+        pd.DataFrame({"path": [f"p{i}" for i in range(i, i + 2)], "label": ["a", "b"], "content": blobs[i : i + 2]})
+        for i in (0, 2)
+    ]
+    accumulators = {key: Total() for key in PROFILED}
+    out = pd.concat(list(featurize_partitions("efficientnet_lite0", None, 2, accumulators)(iter(batches))))
+    images, last = out.iloc[:-1], out.iloc[-1]
+    assert images["path"].tolist() == ["p0", "p1", "p2", "p3"] and images["moments"].isna().all()
+    assert images["error"].notna().tolist() == [False, True, False, False]
+    assert last[["path", "label", "features", "error"]].isna().all() and accumulators["inference"].value > 0
+    moments = Moments.from_bytes(last["moments"])
+    feats = np.stack([images["features"].iloc[i] for i in (0, 2, 3)])
+    assert moments.n == 3
+    np.testing.assert_allclose(moments.gram, Moments.of(feats).gram, rtol=1e-6)
 
 
 def test_report_nearest_neighbour_rate_and_plots(tmp_path):

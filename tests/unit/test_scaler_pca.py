@@ -8,8 +8,6 @@ from workloads.fruits.scaler_pca import (
     Moments,
     combine_partitions,
     fit,
-    moments_partitions,
-    project_partitions,
     sum_moments,
 )
 
@@ -64,18 +62,13 @@ def test_one_row_and_no_rows():
         sum_moments([])
 
 
-def test_partition_functions_round_trip_through_pandas():
-    """What the executors run: batches of array cells → one moments row; projection keeps null rows null."""
-    x = _data(40, 6).astype(np.float32)
-    batches = [pd.DataFrame({"features": list(x[:25])}), pd.DataFrame({"features": list(x[25:])})]
-    rows = list(moments_partitions("features")(iter(batches)))
-    assert len(rows) == 1 and len(rows[0]) == 1
-    assert list(moments_partitions("features")(iter([]))) == []
-    tree = list(combine_partitions(iter([rows[0], rows[0]])))
-    assert sum_moments(tree[0]["moments"]).n == 80
-    model = fit(sum_moments(rows[0]["moments"]), 2)
-    np.testing.assert_allclose(model.mean, x.astype(np.float64).mean(0), rtol=1e-6)
-    cells = [x[0], None, x[1]]
-    out = next(project_partitions(model, "features", "pca")(iter([pd.DataFrame({"features": cells, "id": [1, 2, 3]})])))
-    assert out["id"].tolist() == [1, 2, 3] and out["pca"][1] is None
-    np.testing.assert_allclose(np.stack([out["pca"][0], out["pca"][2]]), model.transform(x[:2]), rtol=1e-6)
+def test_a_tree_level_adds_up_one_partitions_moments_rows():
+    """What the executors run past MOMENTS_FAN_IN partitions: moments rows in, one summed row out."""
+    x = _data(40, 6)
+    rows = [pd.DataFrame({"moments": [Moments.of(part).to_bytes()]}) for part in (x[:25], x[25:])]
+    out = list(combine_partitions(iter(rows)))
+    assert len(out) == 1 and len(out[0]) == 1
+    summed = sum_moments(out[0]["moments"])
+    assert summed.n == 40
+    np.testing.assert_allclose(summed.gram, Moments.of(x).gram, rtol=1e-12)
+    assert list(combine_partitions(iter([]))) == []
