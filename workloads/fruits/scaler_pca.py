@@ -60,9 +60,13 @@ class ScalerPCA:
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         """Rows of ``x`` (n × d) standardised and projected on the components: n × k float32."""
-        scale = np.divide(1.0, self.std, out=np.zeros_like(self.std), where=self.std > 0)
-        z = (np.asarray(x, dtype=np.float64) - self.mean) * scale
+        z = (np.asarray(x, dtype=np.float64) - self.mean) * _inverse_std(self.std)
         return (z @ self.components).astype(np.float32)
+
+
+def _inverse_std(std: np.ndarray) -> np.ndarray:
+    """1/std per column, 0 where the column is constant: Spark ML's StandardScaler scales it to 0."""
+    return np.divide(1.0, std, out=np.zeros_like(std), where=std > 0)
 
 
 def fit(moments: Moments, k: int) -> ScalerPCA:
@@ -78,7 +82,7 @@ def fit(moments: Moments, k: int) -> ScalerPCA:
     mean = moments.total / n
     cov = (moments.gram - n * np.outer(mean, mean)) / (n - 1) if n > 1 else np.zeros((dim, dim))
     std = np.sqrt(np.clip(np.diag(cov), 0.0, None))
-    scale = np.divide(1.0, std, out=np.zeros_like(std), where=std > 0)
+    scale = _inverse_std(std)
     eigenvalues, vectors = np.linalg.eigh(cov * np.outer(scale, scale))
     eigenvalues = np.clip(eigenvalues[::-1], 0.0, None)
     vectors = vectors[:, ::-1][:, :k]

@@ -4,8 +4,8 @@
 
 Reads every image under --input (recursive; label = parent folder), extracts features in the
 executors with an iterator pandas UDF (model loaded once per Python worker, batched, one thread per
-task core), fits StandardScaler + PCA from per-partition sums (``fruits.scaler_pca``: one BLAS product
-per partition, eigenvectors on the driver) and writes under --output: ``features/`` (parquet
+task core), fits StandardScaler + PCA from sums each features task makes as it goes (``fruits.scaler_pca``:
+one eigendecomposition on the driver) and writes under --output: ``features/`` (parquet
 partitioned by label: path, label, features, pca, error), ``pipeline/`` (the fit as a Spark ML
 PipelineModel: StandardScalerModel + PCAModel), ``summary.json``, ``pca_2d.png``, ``tsne.png`` and
 ``explained_variance.png``; all of it replaces --output at once, when complete
