@@ -1242,8 +1242,9 @@ def _session_options(command: Any) -> Any:
             "spec_path",
             type=click.Path(path_type=Path),
             default=None,
-            help="Spec of the clusters, its core count set to each --workers; its executors must read this machine's "
-            "files. Default: a local cluster of 1-core workers.",
+            help="Spec of the clusters (any provider), its core count set to each --workers; the subsets go to the "
+            "cluster's storage (HDFS or its bucket) and plain runs on its worker nodes. Default: a local cluster of "
+            "1-core workers.",
         ),
         click.option(
             "--price-as",
@@ -1287,15 +1288,17 @@ def bench_session(
     as_json: bool,
 ) -> None:
     """A benchmark session of SUITE (fruits: CNN features + PCA; faces: align + embed on an LFW-style folder):
-    for each worker count a fresh cluster, for each size a seeded subset, and per repeat the Spark job warm
-    (the warm driver) and cold (spark-submit) and the plain baseline (one single-thread process per executor
-    core, side by side), interleaved. Writes <out>/<suite>-<time>.json (every run, versions, git commit,
-    machine, prices) and its report (markdown + PNG plots), and prints the report with its re-run command.
+    for each worker count a fresh cluster, for each size a seeded subset put where the cluster reads it, and per
+    repeat the Spark job warm (the warm driver) and cold (spark-submit) and the plain baseline (one single-thread
+    process per executor core, side by side on the cluster's worker machines), interleaved. Writes
+    <out>/<suite>-<time>.json (every run, versions, git commit, machines, prices) and its report (markdown + PNG
+    plots), and prints the report with its re-run command.
 
     \b
     Example:
       clusterctl bench session fruits --sizes 64,320,1000,all --workers 1,2 --repeats 3
       clusterctl bench session faces --data ../shared/data/lfw --sizes 320,all --workers 2
+      clusterctl bench session fruits -f examples/ec2.yaml --sizes 1000,all --workers 2,4 --modes cold,plain
     """
     settings = {"spec": spec_path, "price_as": price_as, "modes": modes}
     _run_session(suite, data, out_dir, as_json, sizes=sizes, workers=workers, repeats=repeats, **settings)

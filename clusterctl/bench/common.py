@@ -17,8 +17,8 @@ from clusterctl.demo import demo_spec
 from clusterctl.errors import ClusterctlError
 from clusterctl.jobs import resolve_job
 from clusterctl.progress import Reporter, silent
-from clusterctl.providers import get_provider
-from clusterctl.providers.base import Provider
+from clusterctl.providers import PROVIDERS, get_provider, provider_class
+from clusterctl.providers.base import Provider, set_core_count
 from clusterctl.providers.local.javaenv import find_runtime
 from clusterctl.providers.local.provider import LocalProvider
 from clusterctl.workdir import Workdir
@@ -80,7 +80,9 @@ def bench_spec(workers: int, name: str, base: dict[str, Any] | None = None, warm
     """The spec of a benchmark cluster with ``workers`` core nodes: ``base`` (a spec as a dict) with its core
     count set, or by default a local one of 1-core workers on free ports; ``warm``: with a warm driver."""
     data = copy.deepcopy(base) if base is not None else demo_spec(workers, name=name)
-    data["node_groups"]["core"]["count"] = workers
+    kind = data.get("provider", "local")
+    resize = provider_class(kind).core_count_spec if kind in PROVIDERS else set_core_count  # else: spec check says
+    data = resize(data, workers)
     if warm:
         data["spark"] = dict(data.get("spark") or {}) | {"warm_driver": True}
     return data

@@ -1,23 +1,25 @@
 """Benchmark sessions: one suite over sizes x worker counts x repeats, Spark against the plain baseline in one run.
 
 For each worker count N a fresh cluster comes up (default: a local one of N 1-core workers; any spec can be
-passed). For each size a seeded subset of the input is copied (``all`` = every image), and for each repeat
-three runs are made, in an order that alternates from one repeat to the next so that a slow spell of the
-machine does not land on one mode only:
+passed, of any provider whose worker machines clusterctl can run commands on). For each size a seeded subset of
+the input is made here (``all`` = every image) and put where the cluster's jobs read (``placement``: read in
+place by a local cluster, uploaded to the cluster's HDFS or bucket otherwise), and for each repeat three runs are
+made, in an order that alternates from one repeat to the next so that a slow spell of the machine does not land
+on one mode only:
 
 - ``warm``: the Spark job through the cluster's warm driver (no JVM, interpreter or model start);
 - ``cold``: the Spark job through ``submit --cold`` (spark-submit: launcher, driver and executor start included);
-- ``plain``: the plain baseline: as many single-thread Python processes as the cluster has executor cores,
-  started together side by side, each on its own share of the subset's files (``split_files``), with the
-  allocator and thread settings of the executors (``PLAIN_PROCESS_ENV``). Its figure is the images over the
-  slowest process's wall time.
+- ``plain``: the plain baseline on the cluster's own worker machines: as many single-thread Python processes as
+  the cluster has executor cores, each machine running as many as it has executor cores, started together side
+  by side, each on its own share of the subset's files (``placement.deal``), with the allocator and thread
+  settings of the executors (``PLAIN_PROCESS_ENV``). Its figure is the images over the slowest process's wall.
 
 The session document (``run_session``) records the inputs as the user gave them (paths relative to the
 repository, ``../shared/...`` or ``$DATA/<name>``; never this machine's home, temporary or absolute paths),
-the spec, instance types and prices, versions, the git commit, the machine, every run, and a summary per
-(workers, size, mode): min/median/max wall, images/s, images/(h*vCPU), $ per 1M images, ratio to plain,
-per-phase medians. Pricing (``pricing``): $ per vCPU-hour times the vCPUs a run used (executor cores for
-Spark, processes for plain) times its wall time; the $ per vCPU-hour is the cluster's catalog price over its
+the spec, instance types and prices, versions, the git commit, this machine and the worker machines, every run,
+and a summary per (workers, size, mode): min/median/max wall, images/s, images/(h*vCPU), $ per 1M images, ratio
+to plain, per-phase medians. Pricing (``pricing``): $ per vCPU-hour times the vCPUs a run used (executor cores
+for Spark, processes for plain) times its wall time; the $ per vCPU-hour is the cluster's catalog price over its
 executor cores, or, when its nodes have no price (this machine) or with ``price_as``, the catalog price of
 that instance type (default ``m5.xlarge``) over its vCPUs, in the spec's region.
 """
@@ -29,15 +31,12 @@ import json
 import os
 import platform
 import re
-import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -45,7 +44,8 @@ from pathlib import Path
 from typing import Any
 
 import clusterctl
-from clusterctl.bench.common import PLAIN_PROCESS_ENV, bench_spec, machine_info, measured, spec_cluster, submit_workload
+from clusterctl.bench.common import bench_spec, machine_info, measured, spec_cluster, submit_workload
+from clusterctl.bench.placement import ClusterStorage, PlainRunner
 from clusterctl.config.catalog import load_catalog
 from clusterctl.config.sizing import compute_sizing
 from clusterctl.config.spec import parse_spec
@@ -183,7 +183,7 @@ def _arg(text: str) -> str:
 
 
 # -- the suites -----------------------------------------------------------------------------------------------
-SparkRun = Callable[[Provider, Workdir, Path, Path, dict[str, Any], bool], dict[str, Any]]
+SparkRun = Callable[[Provider, Workdir, str, str, dict[str, Any], bool], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -218,20 +218,20 @@ def _merged(**jobs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _fruits_spark(
-    provider: Provider, workdir: Workdir, data: Path, out: Path, options: dict[str, Any], cold: bool
+    provider: Provider, workdir: Workdir, data: str, out: str, options: dict[str, Any], cold: bool
 ) -> dict[str, Any]:
-    args = ("--input", str(data), "--output", str(out), "--k", str(options["k"]), "--model", options["model"])
+    args = ("--input", data, "--output", out, "--k", str(options["k"]), "--model", options["model"])
     run = submit_workload(provider, workdir, "fruits", *args, cold=cold)
     return _merged(fruits=run) | {"images": run["summary"]["images"]}
 
 
 def _faces_spark(
-    provider: Provider, workdir: Workdir, data: Path, out: Path, options: dict[str, Any], cold: bool
+    provider: Provider, workdir: Workdir, data: str, out: str, options: dict[str, Any], cold: bool
 ) -> dict[str, Any]:
-    aligned = out / "aligned"
-    align = submit_workload(provider, workdir, "faces-align", "--input", str(data), "--output", str(aligned), cold=cold)
+    aligned = f"{out}/aligned"
+    align = submit_workload(provider, workdir, "faces-align", "--input", data, "--output", aligned, cold=cold)
     embed = submit_workload(
-        provider, workdir, "faces-embed", "--input", str(aligned), "--output", str(out / "embeddings"), cold=cold
+        provider, workdir, "faces-embed", "--input", aligned, "--output", f"{out}/embeddings", cold=cold
     )
     return _merged(faces_align=align, faces_embed=embed) | {"images": align["summary"]["files"]}
 
@@ -309,25 +309,6 @@ def file_list_digest(root: Path, files: Iterable[Path]) -> str:
     """sha256 over the sorted ``relative path<TAB>size`` lines of ``files`` (under ``root``)."""
     lines = sorted(f"{f.relative_to(root).as_posix()}\t{f.stat().st_size}\n" for f in files)
     return hashlib.sha256("".join(lines).encode()).hexdigest()
-
-
-def split_files(files: list[Path], parts: int) -> list[list[Path]]:
-    """``files`` (sorted first) dealt round-robin into ``parts`` shares: deterministic, disjoint, covering, and
-    as even as can be (sizes differ by at most one; classes spread alike)."""
-    ordered = sorted(files)
-    return [ordered[i::parts] for i in range(parts)]
-
-
-def _place(files: list[Path], root: Path, dest: Path) -> Path:
-    """Hard links (copies across file systems) of ``files`` under ``dest``, at their paths relative to ``root``."""
-    for f in files:
-        target = dest / f.relative_to(root)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(f, target)
-        except OSError:
-            target.write_bytes(f.read_bytes())
-    return dest
 
 
 def versions(suite: Suite, options: dict[str, Any]) -> dict[str, Any]:
@@ -535,49 +516,9 @@ def summarize(
 
 
 # -- running a session -----------------------------------------------------------------------------------------
-def _plain_process(argv: list[str]) -> tuple[float, float, subprocess.CompletedProcess]:
-    start = time.monotonic()
-    proc = subprocess.run(argv, capture_output=True, text=True, env=os.environ | PLAIN_PROCESS_ENV, check=False)
-    return start, time.monotonic(), proc
-
-
-def run_plain(suite: Suite, shards: list[Path], out: Path, options: dict[str, Any]) -> dict[str, Any]:
-    """The baseline: one single-thread process per shard, all started together; the slowest one's wall."""
-    extra = suite.plain_args(options)
-    argvs = [
-        [sys.executable, "-m", suite.plain_module, "--input", str(shard), "--output", str(out / f"part-{i}"), *extra]
-        for i, shard in enumerate(shards)
-    ]
-    with ThreadPoolExecutor(len(argvs)) as pool:
-        done = list(pool.map(_plain_process, argvs))
-    for _, _, proc in done:
-        if proc.returncode != 0:
-            tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
-            raise ClusterctlError(f"plain run {suite.plain_module} failed (exit {proc.returncode}): {tail}")
-    first = min(start for start, _, _ in done)
-    processes = []
-    for _, end, proc in done:
-        summary = _last_json(proc.stdout)
-        processes.append({"images": summary["images"], "wall_s": round(end - first, 3), "timings": summary["timings"]})
-    slowest = max(processes, key=lambda p: p["wall_s"])
-    return {
-        "wall_s": slowest["wall_s"],
-        "ran": "plain",
-        "images": sum(p["images"] for p in processes),
-        "timings": slowest["timings"],
-        "processes": processes,
-    }
-
-
-def _last_json(text: str) -> dict[str, Any]:
-    lines = [ln for ln in text.splitlines() if ln.startswith("{")]
-    if not lines:
-        raise ClusterctlError("plain run printed no JSON summary")
-    return json.loads(lines[-1])
-
-
 class _Plan:
-    """The runs on one cluster: per size its plain shards, per repeat each mode in alternating order."""
+    """The runs on one cluster: per size its input where the cluster reads it and its plain shares on the worker
+    machines, per repeat each mode in alternating order."""
 
     def __init__(
         self,
@@ -586,36 +527,45 @@ class _Plan:
         workdir: Workdir,
         options: dict[str, Any],
         vcpus: int,
-        warm_up_root: Path,
-        tmp: Path,
+        storage: ClusterStorage,
+        plain: PlainRunner | None,
+        subsets: Path,
         report: Reporter,
     ) -> None:
         self.suite, self.provider, self.workdir, self.options = suite, provider, workdir, options
-        self.vcpus, self.warm_up_root, self.tmp, self.report = vcpus, warm_up_root, tmp, report
+        self.vcpus, self.storage, self.plain, self.report = vcpus, storage, plain, report
+        self.subsets = subsets  # one folder per size, and warm-up
+        self.warm_up: str | None = None
         self.last_spark: str | None = None
 
-    def spark(self, mode: str, data: Path, out: Path) -> dict[str, Any]:
+    def spark(self, mode: str, data: str, name: str) -> dict[str, Any]:
         """One Spark run. A warm run that follows a cold one (or opens the cluster) comes after one untimed
         warm run on a small subset (``WARM_UP_IMAGES``): a cold run takes the executors from the warm driver, which then
         starts afresh, and the measured warm run is to be its second job, not its first (cold JIT paths)."""
         if mode == "warm" and self.last_spark != "warm":
             self.report(f"  warm-up: one untimed warm run on {WARM_UP_IMAGES} images")
-            warm_up = self.tmp / "out" / "warm-up"
-            self.suite.spark(self.provider, self.workdir, self.warm_up_root, warm_up, self.options, False)
-            shutil.rmtree(warm_up, ignore_errors=True)
+            if self.warm_up is None:
+                self.warm_up = self.storage.input("warm-up", self.subsets / "warm-up", self.report)
+            self.suite.spark(
+                self.provider, self.workdir, self.warm_up, self.storage.output("warm-up"), self.options, False
+            )
+            self.storage.drop("warm-up")
         self.last_spark = mode
-        return self.suite.spark(self.provider, self.workdir, data, out, self.options, mode == "cold")
+        try:
+            return self.suite.spark(
+                self.provider, self.workdir, data, self.storage.output(name), self.options, mode == "cold"
+            )
+        finally:
+            self.storage.drop(name)
 
     def size(
         self, workers: int, size: Size, sample: list[Path], repeats: int, modes: list[str], progress: tuple[int, int]
     ) -> list[dict[str, Any]]:
         """Every run of one size: ``repeats`` x ``modes``, the order reversed every other repeat."""
-        root = self.tmp / "subsets" / str(size)
-        shards = [
-            _place(share, root, self.tmp / "shards" / f"{workers}-{size}" / f"part-{i}")
-            for i, share in enumerate(split_files(sample, self.vcpus))
-            if share
-        ]
+        root = self.subsets / str(size)
+        data = self.storage.input(str(size), root, self.report) if set(modes) & set(SPARK_MODES) else ""
+        if self.plain is not None:
+            self.plain.place(str(size), sample, root)
         runs: list[dict[str, Any]] = []
         for repeat in range(1, repeats + 1):
             for mode in modes if repeat % 2 else list(reversed(modes)):
@@ -624,18 +574,19 @@ class _Plan:
                     progress[0] + len(runs),
                     progress[1],
                 )
-                out = self.tmp / "out" / f"{workers}-{size}-{repeat}-{mode}"
+                name = f"{workers}-{size}-{repeat}-{mode}"
+                plain = self.plain
                 run = measured(
-                    functools.partial(run_plain, self.suite, shards, out, self.options)
-                    if mode == "plain"
-                    else functools.partial(self.spark, mode, root, out)
+                    functools.partial(plain.run, str(size), name)
+                    if plain is not None and mode == "plain"
+                    else functools.partial(self.spark, mode, data, name)
                 )
-                shutil.rmtree(out, ignore_errors=True)
                 runs.append(
                     {"workers": workers, "size": size, "repeat": repeat, "mode": mode, "vcpus": self.vcpus} | run
                 )
                 self.report(f"  {mode}: {run['wall_s']:.1f}s, {run['images']} images")
-        shutil.rmtree(self.tmp / "shards" / f"{workers}-{size}", ignore_errors=True)
+        if self.plain is not None:
+            self.plain.forget(str(size))
         return runs
 
 
@@ -675,8 +626,9 @@ def run_session(
 ) -> dict[str, Any]:
     """Run a session of suite ``suite_name`` on the images under ``data``; return its document (not written).
 
-    ``spec``: a spec file (YAML) for the clusters, its core count set to each of ``workers`` (default: a local
-    cluster of 1-core workers); its executors must read this machine's files (the subsets are local folders).
+    ``spec``: a spec file (YAML) for the clusters of any provider, its core count set to each of ``workers``
+    (default: a local cluster of 1-core workers). The plain mode needs worker machines clusterctl runs commands
+    on (not provider emr: there, leave it out).
     """
     import yaml
 
@@ -704,9 +656,10 @@ def run_session(
             raise SpecError(
                 f"--modes warm needs a warm driver: {exc}; or leave warm out (--modes cold,plain)"
             ) from None
-        clusters.append(
-            _cluster_record(get_provider(parsed, Workdir.for_cluster(parsed.name, home)), n, spec_data, price_as)
-        )
+        provider = get_provider(parsed, Workdir.for_cluster(parsed.name, home))
+        if "plain" in modes:
+            provider.worker_shells()  # not entered: a provider without worker machines says so here, in one line
+        clusters.append(_cluster_record(provider, n, spec_data, price_as))
     report(f"{suite.name}: versions and model files")
     found_versions = versions(suite, options)
     started = datetime.now(UTC)
@@ -727,10 +680,30 @@ def run_session(
             }
         warm_up_root = tmp / "subsets" / "warm-up"
         make_sample(data, warm_up_root, min([WARM_UP_IMAGES, *(len(s) for s in samples.values())]), SUBSET_SEED)
+        stamp = started.strftime("%Y%m%dT%H%M%SZ")
         for n, cluster in zip(workers, clusters, strict=True):
             report(f"cluster with {n} workers: up")
-            with spec_cluster(datas[n], home or tmp / "home", report) as (provider, workdir):
-                plan = _Plan(suite, provider, workdir, options, cluster["executor_vcpus"], warm_up_root, tmp, report)
+            with (
+                spec_cluster(datas[n], home or tmp / "home", report) as (provider, workdir),
+                ClusterStorage(provider, workdir, f"bench-{suite.name}-{stamp}", tmp / "out") as storage,
+                provider.worker_shells() if "plain" in modes else nullcontext([]) as shells,
+            ):
+                plain = None
+                if shells:
+                    report("plain baseline: the workloads to the worker machines")
+                    plain = PlainRunner(shells, suite.plain_module, suite.plain_args(options), tmp / "staging")
+                    cluster["worker_machines"] = plain.facts()
+                plan = _Plan(
+                    suite,
+                    provider,
+                    workdir,
+                    options,
+                    cluster["executor_vcpus"],
+                    storage,
+                    plain,
+                    tmp / "subsets",
+                    report,
+                )
                 for size in sizes:
                     runs += plan.size(n, size, samples[str(size)], repeats, modes, (len(runs), total))
     data_given = portable_path(data)

@@ -85,6 +85,10 @@ class Store:
         """Store ``src`` at ``rel``."""
         raise NotImplementedError
 
+    def remove(self, rel: str = "") -> None:
+        """Delete ``rel`` (default: everything under the store's root) and all below it; nothing there is fine."""
+        raise NotImplementedError
+
     def close(self) -> None:
         """Release what the store holds (connections, a JVM)."""
 
@@ -117,6 +121,14 @@ class FileStore(Store):
         tmp = dest.with_name(dest.name + ".uploading")
         shutil.copyfile(src, tmp)
         tmp.replace(dest)
+
+    def remove(self, rel: str = "") -> None:
+        """``rm -r``."""
+        path = self.root / rel
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
 
 
 class S3Store(Store):
@@ -163,6 +175,16 @@ class S3Store(Store):
         """Upload one file (multipart above the threshold) with its sha256 as metadata."""
         extra = {"Metadata": {SHA_KEY: entry.sha256 or ""}, "ServerSideEncryption": "AES256"}
         self.s3.upload_file(str(src), self.bucket, self._key(rel), ExtraArgs=extra, Config=self.config)
+
+    def remove(self, rel: str = "") -> None:
+        """Every object under the prefix (+ ``rel``/), deleted 1,000 per request."""
+        base = self._key(rel) if rel else self.prefix
+        prefix = f"{base}/" if base else ""
+        with self.errors(self.region):
+            for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+                keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
+                if keys:
+                    self.s3.delete_objects(Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True})
 
 
 class HdfsStore(Store):
@@ -264,6 +286,16 @@ class HdfsStore(Store):
             self._fs.setXAttr(final, self.XATTR, (entry.sha256 or "").encode(), flags)
         except Py4JJavaError as exc:
             raise ClusterctlError(str(exc.java_exception.toString())) from None
+
+    def remove(self, rel: str = "") -> None:
+        """``FileSystem.delete(path, recursive)``."""
+        from py4j.protocol import Py4JJavaError
+
+        path = self._path(rel)  # first: it starts the JVM and opens the file system
+        try:
+            self._fs.delete(path, True)
+        except Py4JJavaError as exc:
+            raise ClusterctlError(f"cannot remove {self.uri}/{rel}: {exc.java_exception.getMessage()}") from None
 
     def close(self) -> None:
         """Close the file system and stop the JVM."""

@@ -10,6 +10,7 @@ from typing import Any, ClassVar, Protocol
 from clusterctl.config.properties import NodeLayout, Setting
 from clusterctl.config.spec import ClusterSpec
 from clusterctl.progress import LineSink, Reporter
+from clusterctl.remote.connection import Outcome
 from clusterctl.remote.hosts import Hosts
 from clusterctl.workdir import Workdir
 
@@ -131,6 +132,28 @@ class NodeCost:
         return None if self.usd_per_hour is None else self.usd_per_hour * self.count
 
 
+class WorkerShell(Protocol):
+    """A worker machine of the cluster to run plain commands on (the benchmarks' plain baseline): this machine
+    for a local cluster, a worker node over SSH for one on nodes."""
+
+    name: str  # ``this machine`` or the node's name (core-1...)
+    cores: int  # the executor cores the cluster gives it: how many single-thread processes match its executors
+    python: str  # the interpreter with the workloads' packages there
+    scratch: str  # a directory there that this shell's user may fill and remove
+
+    def put_tree(self, local: Path, remote: str) -> None:
+        """Copy the folder ``local`` to ``remote`` (created; its files at the same relative paths)."""
+
+    def run(self, argv: list[str], env: dict[str, str]) -> Outcome:
+        """Run ``argv`` with ``env`` added to the environment; never raise on its exit code."""
+
+
+def set_core_count(data: dict[str, Any], count: int) -> dict[str, Any]:
+    """The spec ``data`` (a dict) with ``count`` core nodes (the default of ``Provider.core_count_spec``)."""
+    data["node_groups"]["core"]["count"] = count
+    return data
+
+
 def hourly_total(costs: list[NodeCost]) -> float | None:
     """$/h of the whole cluster, or None if any group's price is unknown."""
     totals = [c.total for c in costs]
@@ -156,6 +179,11 @@ class Provider(Protocol):
     def default_spark_version() -> str:
         """The Spark version ``clusterctl init`` writes into a new spec for this provider."""
 
+    @staticmethod
+    def core_count_spec(data: dict[str, Any], count: int) -> dict[str, Any]:
+        """The spec ``data`` (a dict, changed in place) resized to ``count`` core nodes (``bench --workers``); a
+        one-line error when this provider cannot have that many."""
+
     def node_layout(self) -> NodeLayout:
         """Hosts, node paths, the workloads' Python and the scheduler: what the rendered files need."""
 
@@ -167,6 +195,10 @@ class Provider(Protocol):
 
     def data_uri(self, name: str) -> str:
         """Where ``data upload`` puts data set ``name`` by default: a URI the cluster's jobs can read."""
+
+    def scratch_uri(self, name: str) -> str:
+        """Where clusterctl puts data that jobs read and write for a while and that it removes afterwards (a bench
+        session's subsets and outputs): the cluster's own HDFS where clusterctl reaches it, else like ``data_uri``."""
 
     def plan(self, report: Reporter) -> PlanResult:
         """Show what ``up`` would create and its hourly cost, changing nothing."""
@@ -198,3 +230,8 @@ class Provider(Protocol):
 
     def web_uis(self) -> dict[str, int]:
         """The master's web UIs, name -> port, that ``clusterctl ui`` forwards."""
+
+    def worker_shells(self) -> AbstractContextManager[list[WorkerShell]]:
+        """The cluster's worker machines to run plain commands on, for the time of the block (the cluster is up).
+        A provider without any raises its one-line error at the call, before the block: callers may call it
+        early, without entering, to learn that before anything starts."""

@@ -18,15 +18,17 @@ from typing import Any, ClassVar, Literal
 
 from clusterctl.config.catalog import load_catalog
 from clusterctl.config.properties import NodeLayout, Ruled
+from clusterctl.config.sizing import compute_sizing
 from clusterctl.config.spec import ClusterSpec
 from clusterctl.errors import ClusterctlError
 from clusterctl.nodeenv.cluster import LOCK_DIR, NODES_LOCK, mirror_files, pip_source_args, workdir_lock
 from clusterctl.progress import LineSink, Reporter
-from clusterctl.providers.base import AppInfo, ClusterStatus, Job, LogFile, RunResult, WorkerInfo
+from clusterctl.providers.base import AppInfo, ClusterStatus, Job, LogFile, RunResult, WorkerInfo, WorkerShell
 from clusterctl.remote import autostop_agent, health
 from clusterctl.remote.bootstrap import BootstrapResult, run_playbook
 from clusterctl.remote.connection import Remote
 from clusterctl.remote.hosts import Hosts
+from clusterctl.remote.shell import NodeShell
 from clusterctl.workdir import Workdir
 
 NODE_ROOT = "/mnt/clusterctl"  # on the nodes: the data volume (ansible: clusterctl_data_root)
@@ -311,6 +313,10 @@ class NodeCluster:
             )
         return stopped
 
+    def scratch_uri(self, name: str) -> str:
+        """In the cluster's HDFS (reached through the master: ``storage_access``)."""
+        return f"hdfs://master:8020/scratch/{name}"
+
     def storage_access(self, uri: str) -> AbstractContextManager[tuple[str, dict[str, str]]]:
         """``hdfs://`` of this cluster through a SOCKS tunnel via the master (the NameNode and DataNodes listen
         on private addresses); anything else as it is."""
@@ -335,6 +341,29 @@ class NodeCluster:
                     "hadoop.rpc.socket.factory.class.default": "org.apache.hadoop.net.SocksSocketFactory",
                 },
             )
+
+    def worker_shells(self) -> AbstractContextManager[list[WorkerShell]]:
+        """Every core and task node over SSH, with the executor cores the sizing gives its group, the workload
+        virtualenv's Python, and a scratch folder below the login user's home (named for the node: two nodes
+        may share a home over NFS), removed at the end."""
+        return self._node_shells()
+
+    @contextmanager
+    def _node_shells(self) -> Iterator[list[WorkerShell]]:
+        hosts = self.hosts()
+        sizing = compute_sizing(self.spec)
+        cores = {role: sizing.executor_cores.value * n.value for role, n in sizing.executors_per_node.items()}
+        with Remote(hosts) as remote:
+            shells = []
+            for node in hosts.workers:  # one after another: each opens its connection here, not in a thread
+                home = remote.run(node, "pwd").stdout.strip()
+                scratch = f"{home}/.clusterctl/scratch/{node.name}"
+                shells.append(NodeShell(remote, node, cores[node.role], health.NODE_PYTHON, scratch))
+            try:
+                yield list(shells)
+            finally:
+                for shell in shells:
+                    remote.run(shell.node, f"rm -rf {shlex.quote(shell.scratch)}")
 
     def web_uis(self) -> dict[str, int]:
         """The master's web UIs (name -> port) that ``clusterctl ui`` forwards."""

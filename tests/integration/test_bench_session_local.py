@@ -65,6 +65,12 @@ def test_a_tiny_session_on_a_local_cluster(tmp_path):
     assert doc["warm_driver"] is True
     for run in doc["runs"]:
         assert run["images"] == 8 and run["timings"]["features_s"] > 0 and run["wall_s"] > 0
+    # the plain baseline ran on the cluster's one worker machine, this one, as one process per executor core
+    plain = next(r for r in doc["runs"] if r["mode"] == "plain")
+    assert [(p["node"], p["images"]) for p in plain["processes"]] == [("this machine", 8)]
+    machines = doc["clusters"][0]["worker_machines"]
+    assert [(m["name"], m["cores"], m["cpus"]) for m in machines] == [("this machine", 1, os.cpu_count())]
+    assert not list(tmp.rglob("scratch")), "the worker machine's scratch folder was left behind"
     model = doc["versions"]["model"]
     assert model["name"] == "efficientnet_lite0" and len(model["weights_sha256"]) == 64
     assert doc["versions"]["spark"] and doc["versions"]["java"] >= 17 and doc["machine"]["cpus"] >= 1

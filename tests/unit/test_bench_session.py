@@ -3,7 +3,6 @@ compare's verdict and the CLI's option errors. The Spark and plain runs are stoo
 
 import json
 import shutil
-import subprocess
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pytest
 
 from clusterctl.bench import session
 from clusterctl.bench.compare import compare
+from clusterctl.bench.placement import deal
 from clusterctl.bench.published import PUBLISHED, published_for
 from clusterctl.bench.report import write_report
 from clusterctl.bench.session import (
@@ -20,11 +20,11 @@ from clusterctl.bench.session import (
     parse_sizes,
     portable_path,
     pricing,
-    split_files,
     summarize,
     write_session,
 )
 from clusterctl.errors import SpecError
+from clusterctl.remote.connection import Outcome
 from clusterctl.workdir import Workdir
 from tests.conftest import REPO, run_cli
 
@@ -108,14 +108,28 @@ def test_pricing_reference_type_for_a_free_machine_else_the_spec():
         pricing(0.0, 2, "eu-west-3", "m4.xlarge")
 
 
-def test_plain_split_is_deterministic_disjoint_covering_and_even():
+class _Machine:
+    def __init__(self, name, cores):
+        self.name, self.cores = name, cores
+
+
+def test_plain_deal_is_deterministic_disjoint_covering_even_and_by_cores():
     files = [Path(f"c{i % 7}/img_{i:03d}.jpg") for i in range(50)]
-    shares = split_files(list(reversed(files)), 3)
-    assert shares == split_files(files, 3)
+    machines = [_Machine("core-1", 1), _Machine("core-2", 1), _Machine("task-1", 2)]
+    dealt = deal(list(reversed(files)), machines)
+    assert [(m.name, len(shares)) for m, shares in dealt] == [("core-1", 1), ("core-2", 1), ("task-1", 2)]
+    assert dealt == deal(files, machines)
+    shares = [share for _, mine in dealt for share in mine]
     flat = [f for share in shares for f in share]
     assert sorted(flat) == sorted(files) and len(set(flat)) == len(files)
-    assert sorted(len(s) for s in shares) == [16, 17, 17]
-    assert split_files(files[:2], 3)[2] == []
+    assert sorted(len(s) for s in shares) == [12, 12, 13, 13]
+    # fewer files than cores: the empty shares, and a machine left with none, are dropped
+    assert [(m.name, [len(s) for s in mine]) for m, mine in deal(files[:3], machines)] == [
+        ("core-1", [1]),
+        ("core-2", [1]),
+        ("task-1", [1]),
+    ]
+    assert [m.name for m, _ in deal(files[:1], machines)] == ["core-1"]
 
 
 def test_parsing_the_lists():
@@ -149,6 +163,48 @@ def _count_images(folder: Path) -> int:
     return sum(1 for f in Path(folder).rglob("*.jpg"))
 
 
+class _FakeShell:
+    """This machine as a worker shell that answers the side-by-side launcher itself (no model runs)."""
+
+    name, python = "this machine", "python"
+
+    def __init__(self, cores, scratch, asked):
+        self.cores, self.scratch, self.asked = cores, str(scratch), asked
+
+    def put_tree(self, local, remote):
+        shutil.copytree(local, remote, dirs_exist_ok=True)
+
+    def run(self, argv, env):
+        if argv[:2] == ["python", "-c"]:
+            return Outcome(self.name, 0, json.dumps({"cpus": 2, "python": "3.11.7"}) + "\n", "")
+        if argv[0] == "rm":
+            shutil.rmtree(argv[-1], ignore_errors=True)
+            return Outcome(self.name, 0, "", "")
+        assert env["PYTHONPATH"].endswith("workloads.zip") and env["OMP_NUM_THREADS"] == "1"
+        parts = argv[argv.index("--output") + 2 : argv.index("--")]
+        processes = []
+        for part in parts:
+            self.asked["plain"].append(Path(part).name)
+            images = _count_images(part)
+            timings = {"list_s": 0.0, "features_s": images / 25, "fit_s": 0.1, "total_s": 0.2 + images / 25}
+            processes.append({"images": images, "wall_s": 1.0 + images / 25, "timings": timings})
+        return Outcome(self.name, 0, json.dumps({"cpus": 2, "processes": processes}) + "\n", "")
+
+
+class _FakeProvider:
+    """Reads this machine's files (a file:// data URI); one worker shell with the spec's core count."""
+
+    def __init__(self, cores, root, asked):
+        self.cores, self.root, self.asked = cores, root, asked
+
+    def scratch_uri(self, name):
+        return (self.root / "scratch" / name).as_uri()
+
+    @contextmanager
+    def worker_shells(self):
+        yield [_FakeShell(self.cores, self.root / "scratch", self.asked)]
+
+
 @pytest.fixture
 def fake_runs(monkeypatch):
     """run_session with the cluster, submits and plain processes stood in for; records what was asked."""
@@ -157,7 +213,8 @@ def fake_runs(monkeypatch):
     @contextmanager
     def cluster(data, home, report):
         asked.setdefault("specs", []).append(data)
-        yield object(), Workdir(home / data["name"])
+        root = home / data["name"]
+        yield _FakeProvider(data["node_groups"]["core"]["count"], root, asked), Workdir(root)
 
     def submit(provider, workdir, name, *args, cold=False):
         data = Path(args[args.index("--input") + 1])
@@ -168,17 +225,8 @@ def fake_runs(monkeypatch):
         wall = 3.0 + images / 20 + (5.0 if cold else 0.0)
         return {"wall_s": wall, "ran": "cold" if cold else "warm", "summary": summary}
 
-    def plain(argv):
-        data = Path(argv[argv.index("--input") + 1])
-        asked["plain"].append(data.name)
-        images = _count_images(data)
-        timings = {"list_s": 0.0, "features_s": images / 25, "fit_s": 0.1, "total_s": 0.2 + images / 25}
-        out = json.dumps({"images": images, "timings": timings, "output": str(data)})
-        return 100.0, 101.0 + images / 25, subprocess.CompletedProcess(argv, 0, stdout=out + "\n", stderr="")
-
     monkeypatch.setattr(session, "spec_cluster", cluster)
     monkeypatch.setattr(session, "submit_workload", submit)
-    monkeypatch.setattr(session, "_plain_process", plain)
     monkeypatch.setattr(session, "versions", lambda suite, options: {"python": "3.11.7", "model": {"name": "m"}})
     monkeypatch.setattr(
         session, "machine_info", lambda: {"cpus": 2, "memory_gib": 23.5, "platform": "Linux", "python": "3.11.7"}
@@ -229,6 +277,10 @@ def test_a_session_records_inputs_as_given_and_no_machine_path(fake_runs, tmp_in
     assert [len(r["processes"]) for r in plain] == [2, 2]
     assert plain[0]["images"] == 12 and sorted(p["images"] for p in plain[0]["processes"]) == [6, 6]
     assert plain[0]["wall_s"] == pytest.approx(1 + 6 / 25)  # the slowest process, from the common start
+    assert {p["node"] for p in plain[0]["processes"]} == {"this machine"}
+    assert doc["clusters"][1]["worker_machines"] == [
+        {"name": "this machine", "cores": 2, "cpus": 2, "python": "3.11.7"}
+    ]
     rows = {(r["workers"], str(r["size"]), r["mode"]): r for r in doc["summary"]["rows"]}
     assert rows[(2, "all", "cold")]["ratio_to_plain"] > rows[(2, "all", "warm")]["ratio_to_plain"]
     assert doc["warm_driver"] is True
@@ -370,3 +422,29 @@ def test_cli_option_errors_are_one_line_and_start_nothing(tmp_path):
         assert proc.returncode == 2 and message in proc.stderr, (extra, proc.stderr)
         assert len(proc.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists() and not (tmp_path / ".clusterctl").exists()
+
+
+def test_plain_on_emr_is_refused_in_one_line_before_any_cluster_starts(fake_runs, tmp_input, tmp_path):
+    spec = tmp_path / "emr.yaml"
+    shutil.copy(REPO / "examples" / "emr.yaml", spec)
+    with pytest.raises(
+        SpecError, match=r"^provider emr: the plain baseline runs on the worker nodes over SSH.*--modes cold"
+    ):
+        session.run_session("fruits", tmp_input, [4], [2], 1, modes=["cold", "plain"], spec=spec)
+    assert "specs" not in fake_runs  # nothing came up
+
+
+def test_ssh_worker_counts_take_the_first_listed_machines_and_no_more(tmp_path):
+    from clusterctl.bench.common import bench_spec
+
+    base = {
+        "name": "mine",
+        "provider": "ssh",
+        "node_groups": {"master": {"instance_type": "m5.xlarge"}, "core": {"instance_type": "m5.xlarge", "count": 3}},
+        "ssh": {"master": "10.0.0.1", "core": ["10.0.0.2", "10.0.0.3", "10.0.0.4"], "identity_file": "~/.ssh/id"},
+    }
+    two = bench_spec(2, "ignored", base)
+    assert two["ssh"]["core"] == ["10.0.0.2", "10.0.0.3"] and two["node_groups"]["core"]["count"] == 2
+    assert base["ssh"]["core"] == ["10.0.0.2", "10.0.0.3", "10.0.0.4"]  # the given spec is left as it was
+    with pytest.raises(SpecError, match=r"^ssh.core lists 3 machines: 4 core nodes need 4 addresses"):
+        bench_spec(4, "ignored", base)

@@ -1,19 +1,20 @@
 """EMR provider: Terraform (network, storage, emr-cluster modules); jobs run as EMR steps."""
 
 import json
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
 from clusterctl.config.properties import Ruled
-from clusterctl.errors import ClusterctlError
+from clusterctl.errors import ClusterctlError, SpecError
 from clusterctl.nodeenv.cluster import source_lock
 from clusterctl.progress import LineSink, Reporter
 from clusterctl.providers.aws import client as aws
 from clusterctl.providers.aws import emr_steps
 from clusterctl.providers.aws.emr_config import EMR_PYTHON, bootstrap_script, emr_configurations, task_configurations
 from clusterctl.providers.aws.terraformed import TerraformedProvider
-from clusterctl.providers.base import ClusterStatus, Job, LogFile, Properties, RunResult, WorkerInfo
+from clusterctl.providers.base import ClusterStatus, Job, LogFile, Properties, RunResult, WorkerInfo, WorkerShell
 from clusterctl.remote.hosts import Hosts
 
 
@@ -176,6 +177,14 @@ class EmrProvider(TerraformedProvider):
         raise ClusterctlError(
             "provider emr: clusterctl does not SSH to EMR nodes; use `aws emr ssh` or EMR's console, "
             "and `clusterctl logs` for the steps' logs"
+        )
+
+    def worker_shells(self) -> AbstractContextManager[list[WorkerShell]]:
+        """None: a plain command on a worker would need SSH to EMR's nodes (raised at the call, before anything
+        starts)."""
+        raise SpecError(
+            "provider emr: the plain baseline runs on the worker nodes over SSH, which clusterctl does not do on "
+            "EMR; leave it out (--modes cold) or run the session on provider ec2 with the same instance types"
         )
 
     def web_uis(self) -> dict[str, int]:

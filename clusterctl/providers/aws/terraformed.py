@@ -19,7 +19,7 @@ from clusterctl.providers.aws import client as aws
 from clusterctl.providers.aws.pricing import node_costs
 from clusterctl.providers.aws.root_module import TF_DIR, module_files, root_module, runtime_vars
 from clusterctl.providers.aws.terraform import Terraform, TerraformError, summarize_plan
-from clusterctl.providers.base import DownResult, NodeCost, PlanResult, Properties, hourly_total
+from clusterctl.providers.base import DownResult, NodeCost, PlanResult, Properties, hourly_total, set_core_count
 from clusterctl.providers.on_nodes import named_nodes_layout
 from clusterctl.workdir import Workdir
 
@@ -85,6 +85,11 @@ class TerraformedProvider:
         """On-demand $/h of each node group in the spec's region."""
         return node_costs(self.spec)
 
+    @staticmethod
+    def core_count_spec(data: dict[str, Any], count: int) -> dict[str, Any]:
+        """``data`` with ``count`` core nodes."""
+        return set_core_count(data, count)
+
     def data_uri(self, name: str) -> str:
         """Under the cluster's bucket prefix: the only place the nodes' instance profile may read."""
         bucket = self.spec.storage.bucket or self.outputs().get("bucket_name")
@@ -94,6 +99,10 @@ class TerraformedProvider:
                 "or pass --to s3://BUCKET/PREFIX"
             )
         return f"s3://{bucket}/{self.spec.bucket_prefix}/data/{name}"
+
+    def scratch_uri(self, name: str) -> str:
+        """Under the cluster's bucket prefix, beside ``data/`` (EMR's HDFS is not reached from here)."""
+        return self.data_uri(name).replace("/data/", "/scratch/", 1)
 
     def storage_access(self, uri: str) -> AbstractContextManager[tuple[str, dict[str, str]]]:
         """Reached from here as it is."""

@@ -9,18 +9,21 @@ someone else, is stale and removed.
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
 from clusterctl.config.properties import NodeLayout, Ruled
+from clusterctl.config.sizing import compute_sizing
 from clusterctl.config.spec import ClusterSpec
 from clusterctl.errors import ClusterctlError
 from clusterctl.jobs import build_workloads_zip
@@ -36,7 +39,9 @@ from clusterctl.providers.base import (
     Properties,
     RunResult,
     WorkerInfo,
+    WorkerShell,
     hourly_total,
+    set_core_count,
 )
 from clusterctl.providers.local.hdfs import LocalHdfs, find_hadoop_home
 from clusterctl.providers.local.javaenv import Runtime, find_runtime
@@ -49,6 +54,7 @@ from clusterctl.providers.local.processes import (
     port_in_use,
     stop_group,
 )
+from clusterctl.providers.local.shell import ThisMachine
 from clusterctl.providers.local.warm import NAME as WARM
 from clusterctl.providers.local.warm import WarmDriver, runs_warm
 from clusterctl.remote.hosts import Hosts
@@ -187,6 +193,10 @@ class LocalProvider:
         if self.spec.local.hdfs:
             return f"{self.hdfs_uri}/data/{name}"
         return (self.workdir.root / "data" / name).as_uri()
+
+    def scratch_uri(self, name: str) -> str:
+        """Beside the data sets: the local HDFS, or a folder of the workdir."""
+        return self.data_uri(f"scratch/{name}")
 
     @property
     def hdfs_uri(self) -> str:
@@ -475,6 +485,23 @@ class LocalProvider:
     def storage_access(self, uri: str) -> AbstractContextManager[tuple[str, dict[str, str]]]:
         """Reached from here as it is."""
         return nullcontext((uri, {}))
+
+    @staticmethod
+    def core_count_spec(data: dict[str, Any], count: int) -> dict[str, Any]:
+        """``data`` with ``count`` core nodes."""
+        return set_core_count(data, count)
+
+    def worker_shells(self) -> AbstractContextManager[list[WorkerShell]]:
+        """This machine, with every executor core of the cluster; its scratch folder in the workdir."""
+        return self._this_machine()
+
+    @contextmanager
+    def _this_machine(self) -> Iterator[list[WorkerShell]]:
+        scratch = self.workdir.sub("scratch")
+        try:
+            yield [ThisMachine(compute_sizing(self.spec).total_executor_cores, scratch)]
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
 
     def web_uis(self) -> dict[str, int]:
         """The Spark master's UI (and the NameNode's with ``local.hdfs``), on 127.0.0.1 already."""

@@ -4,10 +4,10 @@ playbook as EC2; ``down`` stops them and leaves the machines, their software and
 """
 
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from clusterctl.config.spec import ClusterSpec
-from clusterctl.errors import ClusterctlError
+from clusterctl.errors import ClusterctlError, SpecError
 from clusterctl.nodeenv.cluster import lock_files
 from clusterctl.progress import Reporter
 from clusterctl.providers.base import ClusterStatus, DownResult, NodeCost, PlanResult, Properties, hourly_total
@@ -33,6 +33,19 @@ class SshProvider(NodeCluster):
         except ImportError:
             return "4.0.1"
         return pyspark.__version__
+
+    @staticmethod
+    def core_count_spec(data: dict[str, Any], count: int) -> dict[str, Any]:
+        """The first ``count`` of the spec's core addresses (the machines exist: there are no more to make)."""
+        listed = list((data.get("ssh") or {}).get("core") or [])
+        if count > len(listed):
+            raise SpecError(
+                f"ssh.core lists {len(listed)} machines: {count} core nodes need {count} addresses; "
+                f"ask for at most {len(listed)} workers or list more machines"
+            )
+        data["ssh"]["core"] = listed[:count]
+        data["node_groups"]["core"]["count"] = count
+        return data
 
     def hosts(self) -> Hosts:
         """The spec's addresses; a node's private IP is its address unless ``ssh.private_ips`` says otherwise."""
