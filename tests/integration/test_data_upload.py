@@ -105,3 +105,22 @@ def test_default_destination_is_the_clusters_own(images, tmp_path):
     dest = tmp_path / ".clusterctl" / "tc" / "data" / "Fruits"
     assert json.loads(proc.stdout)["destination"] == dest.resolve().as_uri()
     assert len(list(dest.rglob("*.jpg"))) == 400
+
+
+def test_s3_store_removes_every_object_under_its_prefix_over_several_pages(s3, monkeypatch):
+    from clusterctl.data.upload import S3Store
+
+    url, client = s3
+    for key, value in CREDS.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("CLUSTERCTL_AWS_ENDPOINT", url)
+    for i in range(1100):  # more than one listing page (1,000 keys) and one delete request
+        client.put_object(Bucket="data", Key=f"p/scratch/s1/out/r1/part-{i:04d}", Body=b"x")
+    for key in ("p/scratch/s1/in/8/a.jpg", "p/scratch/s10/keep", "p/data/set/b.jpg"):
+        client.put_object(Bucket="data", Key=key, Body=b"x")
+    store = S3Store("s3://data/p/scratch/s1", "eu-west-3", 8)
+    store.remove("out/r1")
+    assert sorted(objects(client, "p/")) == ["p/data/set/b.jpg", "p/scratch/s1/in/8/a.jpg", "p/scratch/s10/keep"]
+    store.remove()  # everything under s1/, and nothing of s10 (a prefix of its name)
+    assert sorted(objects(client, "p/")) == ["p/data/set/b.jpg", "p/scratch/s10/keep"]
+    store.remove("out/none")

@@ -195,8 +195,10 @@ class LocalProvider:
         return (self.workdir.root / "data" / name).as_uri()
 
     def scratch_uri(self, name: str) -> str:
-        """Beside the data sets: the local HDFS, or a folder of the workdir."""
-        return self.data_uri(f"scratch/{name}")
+        """On the local HDFS when there is one, else a folder of the workdir (read in place)."""
+        if self.spec.local.hdfs:
+            return f"{self.hdfs_uri}/scratch/{name}"
+        return (self.workdir.root / "data" / "scratch" / name).as_uri()
 
     @property
     def hdfs_uri(self) -> str:
