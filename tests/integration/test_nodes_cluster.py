@@ -11,6 +11,7 @@ out as a release), so its settings differ from Hadoop 3's where said.
 import contextlib
 import json
 import os
+import platform
 import shutil
 import signal
 import subprocess
@@ -359,3 +360,30 @@ def test_down_stops_every_daemon_and_status_says_stopped(cluster):
         assert "java" not in _commands_in(node.netns), node.name
     status = cluster.cli("status", "--json")
     assert json.loads(status.stdout)["state"] == "stopped"
+
+
+def test_a_bench_session_runs_spark_from_the_clusters_hdfs_and_plain_on_the_worker_nodes(cluster, tmp_path):
+    """After `down`: the session brings the cluster up again, puts its subset in the cluster's HDFS, runs the
+    Spark job there and the plain baseline on the three worker nodes (one process per executor core), and
+    leaves nothing behind: no scratch folder on a node, no daemon running."""
+    sample = Path(clusterctl.__file__).parent / "data" / "sample" / "fruits-360-test"
+    args = ["--data", str(sample), "--sizes", "8", "--workers", "2", "--repeats", "1", "--modes", "cold,plain"]
+    proc = cluster.cli("bench session", "fruits", *args, "--out", str(tmp_path / "sessions"), "--json", timeout=1500)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = json.loads(next((tmp_path / "sessions").glob("fruits-*.json")).read_text())
+    assert {r["mode"]: r["images"] for r in doc["runs"]} == {"cold": 8, "plain": 8}
+    # one executor core per node: the task node's 2 vCPUs hold one core-sized container in its 3 GiB
+    assert doc["clusters"][0]["executor_vcpus"] == 3
+    machines = doc["clusters"][0]["worker_machines"]
+    assert [(m["name"], m["cores"]) for m in machines] == [("core-1", 1), ("core-2", 1), ("task-1", 1)]
+    assert all(m["python"] == platform.python_version() and m["cpus"] >= 1 for m in machines)
+    plain = next(r for r in doc["runs"] if r["mode"] == "plain")
+    assert [(p["node"], p["images"]) for p in plain["processes"]] == [("core-1", 3), ("core-2", 3), ("task-1", 2)]
+    # the Spark job read the subset from the cluster's HDFS and wrote beside it
+    (stdout,) = (cluster.workdir / "runs").glob("*-fruits/stdout.txt")
+    summary = json.loads(stdout.read_text().strip().splitlines()[-1])
+    assert summary["input"].startswith("hdfs://master:8020/scratch/bench-fruits-") and summary["images"] == 8
+    for node in cluster.nodes.nodes:
+        assert "java" not in _commands_in(node.netns), node.name
+        left = cluster.nodes.run(node.name, ["sh", "-c", f"ls -d ~/.clusterctl/scratch/{node.name} 2>/dev/null"])
+        assert left.stdout == "", node.name

@@ -9,7 +9,7 @@ import pytest
 from clusterctl.config.properties import NodeLayout
 from clusterctl.config.render import render_files
 from clusterctl.config.spec import parse_spec
-from clusterctl.errors import ClusterctlError
+from clusterctl.errors import ClusterctlError, SpecError
 from clusterctl.providers import PROVIDERS, get_provider, provider_class
 from clusterctl.providers.base import ClusterStatus, DownResult, NodeCost, PlanResult, Provider
 from clusterctl.providers.local.processes import free_port
@@ -110,3 +110,15 @@ def test_default_data_locations_are_where_each_cluster_reads(tmp_path):
         unknown.data_uri("Test")  # the bucket is named by AWS account at plan time: not known before up
     named = get_provider(parse_spec(aws_spec(storage={"bucket": "my-data", "prefix": "team/x"})), Workdir(tmp_path))
     assert named.data_uri("lfw") == "s3://my-data/team/x/data/lfw"
+
+
+def test_scratch_goes_to_the_hdfs_clusterctl_reaches_else_beside_the_data(tmp_path):
+    local = get_provider(spec_for("local"), Workdir(tmp_path / "wd"))
+    assert local.scratch_uri("s") == (tmp_path / "wd" / "data" / "scratch" / "s").as_uri()
+    for name in ("ec2", "ssh"):  # through the master: storage_access opens the SOCKS tunnel for it
+        assert get_provider(spec_for(name), Workdir(tmp_path / name)).scratch_uri("s") == "hdfs://master:8020/scratch/s"
+    bucket = {"storage": {"bucket": "my-data", "prefix": "team/x"}, "versions": {"emr_release": "emr-7.13.0"}}
+    emr = get_provider(parse_spec(aws_spec(provider="emr", **bucket)), Workdir(tmp_path / "emr"))
+    assert emr.scratch_uri("s") == "s3://my-data/team/x/scratch/s"
+    with pytest.raises(SpecError, match=r"^provider emr: the plain baseline runs on the worker nodes over SSH"):
+        emr.worker_shells()  # at the call, before any block is entered
