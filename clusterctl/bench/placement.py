@@ -20,13 +20,21 @@ from clusterctl.providers.base import Provider, WorkerShell
 from clusterctl.workdir import Workdir
 
 SIDE_BY_SIDE = "workloads.common.side_by_side"
-# What a worker machine says about itself (the session records it beside this machine's facts).
-FACTS = (
-    "import json, os, platform; "
-    "mem = next(int(l.split()[1]) for l in open('/proc/meminfo') if l.startswith('MemTotal:')); "
-    "print(json.dumps({'cpus': os.cpu_count(), 'memory_gib': round(mem / 1048576, 1), "
-    "'python': platform.python_version(), 'platform': platform.platform()}))"
-)
+# What a worker machine says about itself (the session records it beside this machine's facts): its size, and
+# the Python, pyspark and Java its executors run with.
+FACTS = """
+import json, os, platform, shutil, subprocess
+mem = next(int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal:"))
+try:
+    import pyspark
+    spark = pyspark.__version__
+except ImportError:
+    spark = None
+java = os.path.join(os.environ["JAVA_HOME"], "bin", "java") if os.environ.get("JAVA_HOME") else shutil.which("java")
+said = subprocess.run([java, "-version"], capture_output=True, text=True).stderr if java else ""
+print(json.dumps({"cpus": os.cpu_count(), "memory_gib": round(mem / 1048576, 1), "python": platform.python_version(),
+                  "pyspark": spark, "java": (said.splitlines() or [None])[0], "platform": platform.platform()}))
+"""
 
 
 class ClusterStorage:

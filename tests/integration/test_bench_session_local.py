@@ -70,6 +70,7 @@ def test_a_tiny_session_on_a_local_cluster(tmp_path):
     assert [(p["node"], p["images"]) for p in plain["processes"]] == [("this machine", 8)]
     machines = doc["clusters"][0]["worker_machines"]
     assert [(m["name"], m["cores"], m["cpus"]) for m in machines] == [("this machine", 1, os.cpu_count())]
+    assert machines[0]["pyspark"] == doc["versions"]["pyspark"] and "version" in machines[0]["java"]
     assert not list(tmp.rglob("scratch")), "the worker machine's scratch folder was left behind"
     model = doc["versions"]["model"]
     assert model["name"] == "efficientnet_lite0" and len(model["weights_sha256"]) == 64

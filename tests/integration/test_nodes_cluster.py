@@ -19,6 +19,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
+import pyspark
 import pytest
 import yaml
 
@@ -376,7 +377,9 @@ def test_a_bench_session_runs_spark_from_the_clusters_hdfs_and_plain_on_the_work
     assert doc["clusters"][0]["executor_vcpus"] == 3
     machines = doc["clusters"][0]["worker_machines"]
     assert [(m["name"], m["cores"]) for m in machines] == [("core-1", 1), ("core-2", 1), ("task-1", 1)]
-    assert all(m["python"] == platform.python_version() and m["cpus"] >= 1 for m in machines)
+    for m in machines:  # the nodes' venv runs this interpreter's packages (the fixture's python_env settings)
+        assert (m["python"], m["pyspark"]) == (platform.python_version(), pyspark.__version__) and m["cpus"] >= 1
+        assert "version" in m["java"], m
     plain = next(r for r in doc["runs"] if r["mode"] == "plain")
     assert [(p["node"], p["images"]) for p in plain["processes"]] == [("core-1", 3), ("core-2", 3), ("task-1", 2)]
     # the Spark job read the subset from the cluster's HDFS and wrote beside it
