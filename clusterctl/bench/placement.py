@@ -7,6 +7,7 @@ import json
 import shutil
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -50,42 +51,32 @@ class ClusterStorage:
         self.provider, self.workdir, self.label, self.local_out = provider, workdir, label, local_out
         self.base = ""
         self.local = True
-        self._access: Any = None
         self._direct, self._settings = "", dict[str, str]()  # the URI and client settings that reach the storage
         self._root: Store | None = None
+        self._stack = ExitStack()
 
     def __enter__(self) -> "ClusterStorage":
         self.base = self.provider.scratch_uri(self.label).rstrip("/")
         self.local = urllib.parse.urlparse(self.base).scheme in ("", "file")
-        if not self.local:
-            self._access = self.provider.storage_access(self.base)
-            self._direct, self._settings = self._access.__enter__()
+        if not self.local:  # undone in reverse: remove the prefix, close its store, close the access
+            self._direct, self._settings = self._stack.enter_context(self.provider.storage_access(self.base))
+            self._stack.callback(lambda: self._root.close() if self._root is not None else None)
+            self._stack.callback(lambda: self._store("").remove())
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        try:
-            if not self.local:
-                self._store("").remove()
-        finally:
-            if self._root is not None:
-                self._root.close()
-            if self._access is not None:
-                self._access.__exit__(kind, exc, tb)
+        self._stack.__exit__(kind, exc, tb)
 
     def _store(self, rel: str) -> Store:
         """A store at ``rel`` below the prefix (the root one is kept open for removals)."""
+        if not rel and self._root is not None:
+            return self._root
         conf = self.workdir.conf if self.workdir.conf.is_dir() else None
-        if rel:
-            return open_store(
-                f"{self._direct}/{rel}", self.provider.spec.region, hadoop_conf=conf, **self._settings_arg
-            )
-        if self._root is None:
-            self._root = open_store(self._direct, self.provider.spec.region, hadoop_conf=conf, **self._settings_arg)
-        return self._root
-
-    @property
-    def _settings_arg(self) -> dict[str, Any]:
-        return {"hadoop_settings": self._settings} if self._settings else {}
+        uri = f"{self._direct}/{rel}" if rel else self._direct
+        store = open_store(uri, self.provider.spec.region, hadoop_conf=conf, hadoop_settings=self._settings or None)
+        if not rel:
+            self._root = store
+        return store
 
     def input(self, name: str, folder: Path, report: Reporter = silent) -> str:
         """Where the jobs read the images of ``folder``: the folder itself, or its upload (verified)."""

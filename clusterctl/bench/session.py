@@ -546,15 +546,14 @@ class _Plan:
             self.report(f"  warm-up: one untimed warm run on {WARM_UP_IMAGES} images")
             if self.warm_up is None:
                 self.warm_up = self.storage.input("warm-up", self.subsets / "warm-up", self.report)
-            self.suite.spark(
-                self.provider, self.workdir, self.warm_up, self.storage.output("warm-up"), self.options, False
-            )
-            self.storage.drop("warm-up")
+            self._run(self.warm_up, "warm-up", cold=False)
         self.last_spark = mode
+        return self._run(data, name, cold=mode == "cold")
+
+    def _run(self, data: str, name: str, cold: bool) -> dict[str, Any]:
+        """The suite's Spark job(s) on ``data``, writing to output ``name``, which is removed afterwards."""
         try:
-            return self.suite.spark(
-                self.provider, self.workdir, data, self.storage.output(name), self.options, mode == "cold"
-            )
+            return self.suite.spark(self.provider, self.workdir, data, self.storage.output(name), self.options, cold)
         finally:
             self.storage.drop(name)
 
@@ -575,10 +574,9 @@ class _Plan:
                     progress[1],
                 )
                 name = f"{workers}-{size}-{repeat}-{mode}"
-                plain = self.plain
                 run = measured(
-                    functools.partial(plain.run, str(size), name)
-                    if plain is not None and mode == "plain"
+                    functools.partial(self.plain.run, str(size), name)
+                    if self.plain is not None and mode == "plain"
                     else functools.partial(self.spark, mode, data, name)
                 )
                 runs.append(
