@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import boto3
@@ -24,6 +25,8 @@ CREDS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AW
 @pytest.fixture
 def s3():
     with moto_endpoint() as url:
+        # moto's backends live in this process and outlive a server: start from an empty account each time
+        urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=30).close()
         client = boto3.client("s3", endpoint_url=url, region_name="eu-west-3", **_keys())
         client.create_bucket(Bucket="data", CreateBucketConfiguration={"LocationConstraint": "eu-west-3"})
         yield url, client
