@@ -117,8 +117,8 @@ def test_scratch_goes_to_the_hdfs_clusterctl_reaches_else_beside_the_data(tmp_pa
     assert local.scratch_uri("s") == (tmp_path / "wd" / "data" / "scratch" / "s").as_uri()
     for name in ("ec2", "ssh"):  # through the master: storage_access opens the SOCKS tunnel for it
         assert get_provider(spec_for(name), Workdir(tmp_path / name)).scratch_uri("s") == "hdfs://master:8020/scratch/s"
-    bucket = {"storage": {"bucket": "my-data", "prefix": "team/x"}, "versions": {"emr_release": "emr-7.13.0"}}
+    bucket = {"storage": {"bucket": "my-data", "prefix": "data/x"}, "versions": {"emr_release": "emr-7.13.0"}}
     emr = get_provider(parse_spec(aws_spec(provider="emr", **bucket)), Workdir(tmp_path / "emr"))
-    assert emr.scratch_uri("s") == "s3://my-data/team/x/scratch/s"
+    assert emr.scratch_uri("s") == "s3://my-data/data/x/scratch/s"  # a prefix named data/ stays as it is
     with pytest.raises(SpecError, match=r"^provider emr: the plain baseline runs on the worker nodes over SSH"):
         emr.worker_shells()  # at the call, before any block is entered

@@ -92,17 +92,20 @@ class TerraformedProvider:
 
     def data_uri(self, name: str) -> str:
         """Under the cluster's bucket prefix: the only place the nodes' instance profile may read."""
+        return self._bucket_uri("data", name)
+
+    def scratch_uri(self, name: str) -> str:
+        """Under the cluster's bucket prefix, beside ``data/`` (EMR's HDFS is not reached from here)."""
+        return self._bucket_uri("scratch", name)
+
+    def _bucket_uri(self, folder: str, name: str) -> str:
         bucket = self.spec.storage.bucket or self.outputs().get("bucket_name")
         if not bucket:
             raise ClusterctlError(
                 f"the bucket of {self.spec.name} is not known until `clusterctl up` created it; run it first "
                 "or pass --to s3://BUCKET/PREFIX"
             )
-        return f"s3://{bucket}/{self.spec.bucket_prefix}/data/{name}"
-
-    def scratch_uri(self, name: str) -> str:
-        """Under the cluster's bucket prefix, beside ``data/`` (EMR's HDFS is not reached from here)."""
-        return self.data_uri(name).replace("/data/", "/scratch/", 1)
+        return f"s3://{bucket}/{self.spec.bucket_prefix}/{folder}/{name}"
 
     def storage_access(self, uri: str) -> AbstractContextManager[tuple[str, dict[str, str]]]:
         """Reached from here as it is."""
