@@ -941,12 +941,7 @@ def data_upload(
             f"{len(summary['failed'])} failed; {summary['files_per_s']} files/s, {summary['mb_per_s']} MB/s",
             highlight=False,
         )
-    check = summary["verify"]
-    if result.failed or not check["ok"]:
-        first = next(iter(result.failed.items()), None)
-        why = (
-            f"{first[0]}: {first[1]}" if first else f"{check['missing_count']} missing, {check['differ_count']} differ"
-        )
+    if why := result.incomplete():
         raise ClusterctlError(f"upload to {store.uri} incomplete ({why}); run the same command again to resume")
 
 

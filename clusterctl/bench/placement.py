@@ -3,7 +3,6 @@ cluster's storage (``ClusterStorage``), and the plain baseline on the cluster's 
 (``PlainRunner``), so that both sides of every ratio use the same cores.
 """
 
-import json
 import shutil
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
@@ -12,7 +11,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from clusterctl.bench.common import PLAIN_PROCESS_ENV
+from clusterctl.bench.common import PLAIN_PROCESS_ENV, last_json
 from clusterctl.data.upload import Store, open_store, upload
 from clusterctl.errors import ClusterctlError
 from clusterctl.jobs import build_workloads_zip
@@ -88,9 +87,8 @@ class ClusterStorage:
             result = upload(folder, store, report=report)
         finally:
             store.close()
-        if result.failed or not result.verify.get("ok"):
-            first = next(iter(result.failed.items()), ("", "verification failed"))
-            raise ClusterctlError(f"upload of subset {name} to {self.base}/in/{name} failed: {first[0]} {first[1]}")
+        if why := result.incomplete():
+            raise ClusterctlError(f"upload of subset {name} to {self.base}/in/{name} incomplete ({why})")
         return f"{self.base}/in/{name}"
 
     def output(self, name: str) -> str:
@@ -141,9 +139,7 @@ class PlainRunner:
             outcome = shell.run([shell.python, "-c", FACTS], {})
             if outcome.exit_code != 0:
                 raise ClusterctlError(f"{shell.name}: {shell.python} did not run: {outcome.stderr.strip()[-200:]}")
-            found.append(
-                {"name": shell.name, "cores": shell.cores} | json.loads(outcome.stdout.strip().splitlines()[-1])
-            )
+            found.append({"name": shell.name, "cores": shell.cores} | last_json(outcome.stdout))
         return found
 
     def place(self, key: str, files: list[Path], root: Path) -> None:
@@ -174,10 +170,7 @@ class PlainRunner:
             if outcome.exit_code != 0:
                 tail = (outcome.stderr.strip().splitlines() or ["(no output)"])[-1]
                 raise ClusterctlError(f"plain run on {shell.name} failed (exit {outcome.exit_code}): {tail}")
-            lines = [ln for ln in outcome.stdout.splitlines() if ln.startswith("{")]
-            if not lines:
-                raise ClusterctlError(f"plain run on {shell.name} printed no JSON summary")
-            return [{"node": shell.name} | p for p in json.loads(lines[-1])["processes"]]
+            return [{"node": shell.name} | p for p in last_json(outcome.stdout)["processes"]]
 
         placed = self.placed[key]
         with ThreadPoolExecutor(len(placed)) as pool:

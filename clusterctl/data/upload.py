@@ -52,6 +52,16 @@ class UploadReport:
     seconds: float = 0.0
     verify: dict[str, Any] = field(default_factory=dict)
 
+    def incomplete(self) -> str | None:
+        """Why the destination does not hold every file (the first failure, else what verify found missing or
+        different), or None when it does."""
+        if self.failed:
+            path, error = next(iter(self.failed.items()))
+            return f"{path}: {error}"
+        if not self.verify.get("ok"):
+            return f"{self.verify['missing_count']} missing, {self.verify['differ_count']} differ"
+        return None
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (lists of paths reduced to counts, failures kept)."""
         secs = max(self.seconds, 1e-9)

@@ -9,6 +9,7 @@ from PIL import Image
 from clusterctl.data.manifest import build_manifest, file_digest, read_manifest, summarize, write_manifest
 from clusterctl.data.sets import SAMPLE_FRUITS, default_fruits
 from clusterctl.data.subset import class_images
+from clusterctl.data.upload import UploadReport
 from tests.conftest import run_cli
 
 
@@ -101,3 +102,12 @@ def test_the_bundled_sample_is_a_whole_class_folder_and_the_default_until_fetche
     assert default_fruits() == SAMPLE_FRUITS
     (tmp_path / "fruits360" / "Test").mkdir(parents=True)
     assert default_fruits() == tmp_path / "fruits360" / "Test"
+
+
+def test_an_upload_says_why_it_is_incomplete_first_failure_then_what_verify_found():
+    done = UploadReport("s3://b/p", verify={"ok": True, "missing_count": 0, "differ_count": 0})
+    assert done.incomplete() is None
+    failed = UploadReport("s3://b/p", failed={"a/1.jpg": "AccessDenied", "a/2.jpg": "x"}, verify={"ok": False})
+    assert failed.incomplete() == "a/1.jpg: AccessDenied"
+    short = UploadReport("s3://b/p", verify={"ok": False, "missing_count": 2, "differ_count": 1})
+    assert short.incomplete() == "2 missing, 1 differ"
